@@ -1,0 +1,261 @@
+"""The ``sourcing-bot`` command: catalog and database chores now, the bot runners later.
+
+Commands (``sourcing-bot --help`` lists them):
+  db upgrade                        bring the schema up to date
+  catalog import PATH [--partial]   import a catalog (folder, .tar.gz or .zip)
+  catalog export PATH               write the catalog back out in the same format
+  catalog stats                     counts by top category, city and badge
+  catalog demo OUT [--offers N]     generate the deterministic demo catalog
+  demo                              set up the default store with the demo catalog, print stats
+
+Exit status: 0 on success, 1 when the input was refused (with the reasons on stderr),
+2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import Settings, load_settings
+from catalog_store import db
+from catalog_store.catalog_source import CatalogSourceError
+from catalog_store.exporter import export_catalog
+from catalog_store.importer import ImportResult, import_catalog
+from catalog_store.stats import catalog_stats
+
+MAX_ERRORS_SHOWN = 50
+DEMO_OFFERS = 10_000
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _RichProgress:
+    """A byte-based progress bar, shown only when stderr is a terminal."""
+
+    def __init__(self, label: str) -> None:
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+        self._label = label
+        self._task: int | None = None
+
+    def start(self, total_bytes: int) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(self._label, total=total_bytes)
+
+    def advance(self, nbytes: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, nbytes)
+
+    def stop(self) -> None:
+        self._progress.stop()
+
+
+def _print_import(result: ImportResult) -> None:
+    f, o = result.factories, result.offers
+    for error in result.errors[:MAX_ERRORS_SHOWN]:
+        err.print(str(error), markup=False)
+    hidden = len(result.errors) - MAX_ERRORS_SHOWN
+    if hidden > 0 or result.rejected_lines > len(result.errors):
+        err.print(f"… and more: {result.rejected_lines} rejected line(s) in all", markup=False)
+    for label, t in (("factories:", f), ("offers:   ", o)):
+        out.print(
+            f"{label} {t.new} new, {t.changed} changed, {t.unchanged} unchanged, "
+            f"{t.rejected} rejected",
+            markup=False,
+        )
+    total = f.new + f.changed + f.unchanged + o.new + o.changed + o.unchanged
+    rate = (o.new + o.changed + o.unchanged) / result.seconds if result.seconds else 0.0
+    out.print(
+        f"{total} records read in {result.seconds:.1f} s ({rate:,.0f} offers/s)", markup=False
+    )
+    if result.committed and result.rejected_lines:
+        out.print(
+            f"imported the valid lines; {result.rejected_lines} rejected line(s) reported in "
+            f"{result.report_path}",
+            markup=False,
+        )
+    elif not result.committed:
+        err.print(
+            f"nothing imported: {result.rejected_lines} line(s) rejected, the database is "
+            "unchanged (fix them, or use --partial to import the valid lines)",
+            markup=False,
+        )
+
+
+async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await db.migrate(engine)
+    report = args.report
+    if args.partial and report is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        report = settings.data_dir / "import-reports" / f"rejected-{stamp}.jsonl"
+    progress = _RichProgress("importing") if err.is_terminal and not args.quiet else None
+    try:
+        result = await import_catalog(
+            engine, Path(args.path), partial=args.partial, report_path=report, progress=progress
+        )
+    except CatalogSourceError as exc:
+        err.print(f"cannot import: {exc}", markup=False)
+        return 1
+    finally:
+        if progress is not None:
+            progress.stop()
+    _print_import(result)
+    return 0 if result.committed else 1
+
+
+async def cmd_export(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await db.migrate(engine)
+    n_factories, n_offers = await export_catalog(engine, Path(args.path))
+    out.print(f"wrote {n_factories} factories and {n_offers} offers to {args.path}", markup=False)
+    return 0
+
+
+async def cmd_stats(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await db.migrate(engine)
+    stats = await catalog_stats(engine)
+    out.print(
+        f"{stats.factories} factories, {stats.offers} offers ({stats.active_offers} on sale), "
+        f"{len(stats.by_top_category)} top categories, {stats.leaf_categories} leaf categories",
+        markup=False,
+    )
+    if not stats.offers:
+        out.print("the catalog is empty: import one with `sourcing-bot catalog import PATH`")
+        return 0
+    top = Table("top category", "offers", title="Offers by top category")
+    for name, n in stats.by_top_category:
+        top.add_row(name, str(n))
+    limit = None if args.all else 15
+    city = Table("city", "factories", "offers", title="By city")
+    for name, nf, no in stats.by_city[:limit]:
+        city.add_row(name, str(nf), str(no))
+    if limit is not None and len(stats.by_city) > limit:
+        city.caption = f"{len(stats.by_city) - limit} more cities (--all lists them)"
+    badge = Table("badge", "factories", "offers", title="By badge")
+    for name, nf, no in stats.by_badge:
+        badge.add_row(name, str(nf), str(no))
+    out.print(top, city, badge)
+    return 0
+
+
+async def cmd_db_upgrade(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    await db.migrate(engine)
+    out.print("schema is up to date", markup=False)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from catalog_store.demo_catalog import generate
+
+    n_factories, n_offers = generate(Path(args.out), offers=args.offers, seed=args.seed)
+    out.print(f"wrote {n_factories} factories and {n_offers} offers to {args.out}", markup=False)
+    return 0
+
+
+async def cmd_demo(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    """The main job until the bot exists: the demo catalog in the default store, then stats."""
+    from catalog_store.demo_catalog import generate
+
+    folder = settings.data_dir / "demo-catalog"
+    if not (folder / "offers.jsonl").is_file():
+        out.print(f"generating the demo catalog ({DEMO_OFFERS} offers) in {folder}", markup=False)
+        generate(folder, offers=DEMO_OFFERS)
+    args.path, args.partial, args.report = folder, False, None
+    status = await cmd_import(settings, engine, args)
+    if status:
+        return status
+    return await cmd_stats(settings, engine, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sourcing-bot", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo", help="import the demo catalog into the default store, print stats"
+    )
+    demo.add_argument("--all", action="store_true", help="list every city")
+    demo.set_defaults(run=cmd_demo)
+
+    db_cmd = sub.add_parser("db", help="database schema")
+    db_sub = db_cmd.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
+
+    catalog = sub.add_parser("catalog", help="import, export and inspect the factory catalog")
+    cat_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+
+    imp = cat_sub.add_parser("import", help="import a catalog folder, .tar.gz or .zip")
+    imp.add_argument("path")
+    imp.add_argument(
+        "--partial", action="store_true", help="import the valid lines and report the rejected ones"
+    )
+    imp.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="where --partial writes rejected lines (default: DATA_DIR/import-reports/)",
+    )
+    imp.set_defaults(run=cmd_import)
+
+    exp = cat_sub.add_parser("export", help="write the catalog as a folder, .tar.gz or .zip")
+    exp.add_argument("path")
+    exp.set_defaults(run=cmd_export)
+
+    stats = cat_sub.add_parser("stats", help="counts by top category, city and badge")
+    stats.add_argument("--all", action="store_true", help="list every city")
+    stats.set_defaults(run=cmd_stats)
+
+    gen = cat_sub.add_parser("demo", help="generate the deterministic demo catalog into OUT")
+    gen.add_argument("out")
+    gen.add_argument("--offers", type=int, default=DEMO_OFFERS)
+    gen.add_argument("--seed", type=int, default=1688)
+    gen.set_defaults(run=cmd_generate, sync=True)
+    return parser
+
+
+async def _with_engine(
+    settings: Settings,
+    run: Callable[[Settings, AsyncEngine, argparse.Namespace], Awaitable[int]],
+    args: argparse.Namespace,
+) -> int:
+    engine = db.create_engine(settings.db_url)
+    try:
+        return await run(settings, engine, args)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "sync", False):
+        return args.run(args)
+    settings = load_settings()
+    return asyncio.run(_with_engine(settings, args.run, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

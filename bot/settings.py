@@ -1,0 +1,35 @@
+"""Settings from the environment or a ``.env`` file (pydantic-settings).
+
+Every setting is listed in the README. Paths are resolved against the current directory,
+so the README's commands, run from the checkout, find ``./data``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="where the SQLite file and reports live"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file in DATA_DIR"
+    )
+    bot_token: SecretStr | None = Field(default=None, description="Telegram bot token")
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'sourcing.db').resolve()}"
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,95 @@
+"""Database engines, sessions and schema migrations for the store.
+
+One place decides how to connect (SQLite via aiosqlite by default, PostgreSQL via asyncpg)
+and how the schema is brought up to date (Alembic, run in-process so a fresh machine needs
+no separate tool). SQLite gets WAL, enforced foreign keys and a busy timeout on every
+connection, because the bot and an import may share the file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+# one encoder for every JSON column: json.dumps with options builds a new encoder per call,
+# which was a fifth of an import's time
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def json_serializer(value: Any) -> str:
+    """JSON for JSON columns (UTF-8 kept, so the database stays readable)."""
+    if not value and isinstance(value, dict | list):
+        return "{}" if isinstance(value, dict) else "[]"
+    return _JSON.encode(value)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, schema: str | None = None, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url``; ``schema`` pins PostgreSQL's search_path (test isolation)."""
+    parsed = make_url(url)
+    connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args.setdefault("timeout", 30)
+    elif schema is not None:
+        connect_args.setdefault("server_settings", {})["search_path"] = schema
+    kwargs.setdefault("json_serializer", json_serializer)
+    engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (idempotent: an up-to-date database is left alone)."""
+
+    def _upgrade(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    def _downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade)

@@ -1,0 +1,429 @@
+"""``catalog import``: validate a catalog line by line and upsert it into the store.
+
+Guarantees (from the catalog contract):
+- every error names the file, the line and the field;
+- all-or-nothing by default: one transaction, rolled back on any error, so the store is left
+  exactly as it was; ``partial=True`` commits the valid lines and writes a report of the
+  rejected ones;
+- importing the same catalog again changes nothing: rows are upserted by id and a content
+  hash skips unchanged ones, so even ``updated_at`` stays put;
+- an offer is written whole (row, tiers, SKUs, options) or not at all.
+
+Validation and row building (``import_rows``) run in worker processes for large catalogs,
+while this process checks ids across lines and writes; results are consumed in line order,
+so errors come out in file order either way. Stock reservations of open orders live in their
+own table and are never touched here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from catalog_store.catalog_source import (
+    FACTORIES_FILE,
+    OFFERS_FILE,
+    CatalogSourceError,
+    Member,
+    open_catalog,
+    read_lines,
+)
+from catalog_store.import_rows import (
+    CHILD_TABLES,
+    FACTORIES,
+    OFFERS,
+    InputLine,
+    Kind,
+    Prepared,
+    Rejected,
+    insert_plan,
+    prepare_chunk,
+)
+from catalog_store.models import CatalogImport, utcnow
+
+BATCH_SIZE = 2000  # records per write
+CHUNK_LINES = 500  # lines per unit of work handed to a worker
+MAX_ERRORS_KEPT = 1000
+# a catalog smaller than this is prepared in-process: starting workers would cost more
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+# the IN (...) lists of one batch stay under SQLite's bound-parameter limit
+_SQL_IN_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class LineError:
+    file: str
+    line: int
+    field: str | None
+    message: str
+    record_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        if self.record_id:
+            where += f" (id {self.record_id})"
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+@dataclass
+class Tally:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+    @property
+    def read(self) -> int:
+        return self.new + self.changed + self.unchanged
+
+
+@dataclass
+class ImportResult:
+    source: str
+    partial: bool
+    factories: Tally = field(default_factory=Tally)
+    offers: Tally = field(default_factory=Tally)
+    errors: list[LineError] = field(default_factory=list)  # the first MAX_ERRORS_KEPT
+    rejected_lines: int = 0
+    committed: bool = False
+    report_path: Path | None = None
+    seconds: float = 0.0
+    workers: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected_lines == 0
+
+
+class ImportProgress(Protocol):
+    def start(self, total_bytes: int) -> None: ...
+    def advance(self, nbytes: int) -> None: ...
+
+
+class _Rejections:
+    """Collects errors; in partial mode also streams each rejected line to the report."""
+
+    def __init__(self, result: ImportResult, report_path: Path | None) -> None:
+        self.result = result
+        self._report = None
+        if report_path is not None:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            self._report = report_path.open("w", encoding="utf-8")
+            result.report_path = report_path
+
+    def add_line(self, errors: list[LineError], text: str | None) -> None:
+        """One rejected line, with every error found on it."""
+        self.result.rejected_lines += 1
+        room = MAX_ERRORS_KEPT - len(self.result.errors)
+        self.result.errors.extend(errors[: max(room, 0)])
+        if self._report is None:
+            return
+        for error in errors:
+            entry = {
+                "file": error.file,
+                "line": error.line,
+                "id": error.record_id,
+                "field": error.field,
+                "error": error.message,
+                "text": text,
+            }
+            self._report.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._report is not None:
+            self._report.close()
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Writer:
+    """Writes prepared records in batches, skipping those whose content is unchanged."""
+
+    def __init__(self, conn: AsyncConnection, url: str, result: ImportResult) -> None:
+        self.conn = conn
+        self.url = url
+        self.result = result
+        self.enabled = True
+        self._pending: list[Prepared] = []
+        self._table: Table = FACTORIES
+        self._tally = result.factories
+
+    def switch(self, table: Table, tally: Tally) -> None:
+        self._table, self._tally = table, tally
+
+    async def add(self, prepared: Prepared) -> None:
+        self._pending.append(prepared)
+        if len(self._pending) >= BATCH_SIZE:
+            await self.flush()
+
+    async def _existing_hashes(self, ids: list[str]) -> dict[str, str]:
+        table = self._table
+        found: dict[str, str] = {}
+        for chunk in _chunks(ids, _SQL_IN_CHUNK):
+            rows = await self.conn.execute(
+                select(table.c.id, table.c.content_hash).where(table.c.id.in_(chunk))
+            )
+            found.update({r[0]: r[1] for r in rows})
+        return found
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        tally = self._tally
+        existing = await self._existing_hashes([p.id for p in batch])
+        to_write: list[Prepared] = []
+        replaced: list[str] = []
+        for p in batch:
+            old = existing.get(p.id)
+            if old == p.digest:
+                tally.unchanged += 1
+            elif old is None:
+                tally.new += 1
+                to_write.append(p)
+            else:
+                tally.changed += 1
+                replaced.append(p.id)
+                to_write.append(p)
+        if not self.enabled or not to_write:
+            return
+        if self._table is OFFERS:
+            for chunk in _chunks(replaced, _SQL_IN_CHUNK):
+                for child in CHILD_TABLES:
+                    await self.conn.execute(delete(child).where(child.c.offer_id.in_(chunk)))
+        tables = [self._table.name] + (
+            [t.name for t in CHILD_TABLES] if self._table is OFFERS else []
+        )
+        for name in tables:
+            params = [row for p in to_write for row in p.rows.get(name, ())]
+            if params:
+                plan = insert_plan(self.url, name)
+                await self.conn.exec_driver_sql(plan.upsert_sql or plan.insert_sql, params)
+
+
+def _read_chunks(member: Member, progress: ImportProgress | None) -> Iterator[list[InputLine]]:
+    chunk: list[InputLine] = []
+    for raw in read_lines(member.stream):
+        if progress is not None:
+            progress.advance(raw.nbytes)
+        chunk.append(InputLine(raw.number, raw.data, raw.problem))
+        if len(chunk) >= CHUNK_LINES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+Runner = Callable[[Kind, list[InputLine]], Awaitable[list[Prepared | Rejected]]]
+
+
+async def _prepared(
+    kind: Kind, member: Member, run: Runner, in_flight: int, progress: ImportProgress | None
+) -> AsyncIterator[Prepared | Rejected]:
+    """Prepared records in line order, with up to ``in_flight`` chunks being worked on."""
+    pending: deque[asyncio.Future[list[Prepared | Rejected]]] = deque()
+    try:
+        for chunk in _read_chunks(member, progress):
+            pending.append(asyncio.ensure_future(run(kind, chunk)))
+            if len(pending) >= in_flight:
+                for item in await pending.popleft():
+                    yield item
+        while pending:
+            for item in await pending.popleft():
+                yield item
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _worker_count(members: dict[str, Member], workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    if sum(m.size for m in members.values()) < PARALLEL_MIN_BYTES:
+        return 0
+    return min(os.cpu_count() or 1, 4) if (os.cpu_count() or 1) > 1 else 0
+
+
+async def import_catalog(
+    engine: AsyncEngine,
+    path: Path,
+    *,
+    partial: bool = False,
+    report_path: Path | None = None,
+    progress: ImportProgress | None = None,
+    workers: int | None = None,
+) -> ImportResult:
+    """Import the catalog at ``path``; see the module docstring for the guarantees.
+
+    Raises CatalogSourceError when the catalog as a whole cannot be opened. In partial mode
+    a report of rejected lines is written to ``report_path`` when one is given. ``workers``:
+    processes that validate lines (0: in this process; None: chosen by the catalog's size).
+    """
+    started = time.perf_counter()
+    started_at = utcnow()
+    url = engine.url.render_as_string(hide_password=False)
+    result = ImportResult(source=str(path), partial=partial)
+    rejections = _Rejections(result, report_path if partial else None)
+    pool: ProcessPoolExecutor | None = None
+    try:
+        with open_catalog(path) as members:
+            result.workers = _worker_count(members, workers)
+            now = utcnow()
+            if result.workers:
+                pool = ProcessPoolExecutor(
+                    result.workers, mp_context=multiprocessing.get_context("spawn")
+                )
+                loop = asyncio.get_running_loop()
+
+                async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
+                    return await loop.run_in_executor(pool, prepare_chunk, kind, url, now, chunk)
+
+                in_flight = result.workers * 3
+            else:
+
+                async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
+                    return prepare_chunk(kind, url, now, chunk)
+
+                in_flight = 1
+            if progress is not None:
+                progress.start(sum(m.size for m in members.values()))
+            async with engine.connect() as conn:
+                trans = await conn.begin()
+                try:
+                    writer = _Writer(conn, url, result)
+                    await _import_members(
+                        writer, members, rejections, partial, progress, run, in_flight
+                    )
+                    if result.rejected_lines and not partial:
+                        await trans.rollback()
+                    else:
+                        await conn.execute(
+                            CatalogImport.__table__.insert(),
+                            {
+                                "source": str(path),
+                                "started_at": started_at,
+                                "finished_at": utcnow(),
+                                "partial": partial,
+                                "factories_new": result.factories.new,
+                                "factories_changed": result.factories.changed,
+                                "offers_new": result.offers.new,
+                                "offers_changed": result.offers.changed,
+                                "rejected": result.rejected_lines,
+                            },
+                        )
+                        await trans.commit()
+                        result.committed = True
+                except BaseException:
+                    if trans.is_active:
+                        await trans.rollback()
+                    raise
+    finally:
+        rejections.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+async def _import_members(
+    writer: _Writer,
+    members: dict[str, Member],
+    rejections: _Rejections,
+    partial: bool,
+    progress: ImportProgress | None,
+    run: Runner,
+    in_flight: int,
+) -> None:
+    result = writer.result
+    known_factories = set((await writer.conn.execute(select(FACTORIES.c.id))).scalars())
+    rejected_factories: dict[str, int] = {}
+
+    def reject(
+        filename: str,
+        tally: Tally,
+        line: int,
+        record_id: str | None,
+        errors: list[tuple[str | None, str]],
+        text: str | None,
+    ) -> None:
+        tally.rejected += 1
+        rejections.add_line([LineError(filename, line, f, m, record_id) for f, m in errors], text)
+        if not partial:
+            writer.enabled = False  # keep validating to report every error, write nothing more
+
+    # factories first: offers refer to them
+    plan: tuple[tuple[str, Kind, Table, Tally], ...] = (
+        (FACTORIES_FILE, "factory", FACTORIES, result.factories),
+        (OFFERS_FILE, "offer", OFFERS, result.offers),
+    )
+    for filename, kind, table, tally in plan:
+        writer.switch(table, tally)
+        seen: dict[str, int] = {}
+        async for item in _prepared(kind, members[filename], run, in_flight, progress):
+            if isinstance(item, Rejected):
+                if kind == "factory" and item.record_id:
+                    rejected_factories.setdefault(item.record_id, item.line)
+                reject(filename, tally, item.line, item.record_id, item.errors, item.text)
+                continue
+            if item.id in seen:
+                reject(
+                    filename,
+                    tally,
+                    item.line,
+                    item.id,
+                    [("id", f"duplicate id: first seen at line {seen[item.id]}")],
+                    None,
+                )
+                continue
+            if item.factory_id is not None and item.factory_id not in known_factories:
+                if item.factory_id in rejected_factories:
+                    why = (
+                        f"factory {item.factory_id!r} was rejected at {FACTORIES_FILE} line "
+                        f"{rejected_factories[item.factory_id]}"
+                    )
+                else:
+                    why = f"no factory has id {item.factory_id!r}"
+                reject(filename, tally, item.line, item.id, [("factory_id", why)], None)
+                continue
+            seen[item.id] = item.line
+            await writer.add(item)
+        await writer.flush()
+        if not seen and not tally.rejected:
+            what = "factories" if kind == "factory" else "offers"
+            reject(
+                filename,
+                tally,
+                1,
+                None,
+                [(None, f"the file is empty: a catalog needs {what}")],
+                None,
+            )
+        if kind == "factory":
+            known_factories.update(seen)
+
+
+__all__ = [
+    "CatalogSourceError",
+    "ImportProgress",
+    "ImportResult",
+    "LineError",
+    "Tally",
+    "import_catalog",
+]

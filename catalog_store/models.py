@@ -1,0 +1,224 @@
+"""SQLAlchemy 2.0 typed models of the factory catalog.
+
+The catalog tables mirror ``shared/specs/catalog-format.md``: factories, offers, their price
+tiers, SKUs and customization options. Money is stored as integer fen (exact on SQLite and
+PostgreSQL alike) and read back as ``Decimal`` CNY; times are UTC. Keys of the contract that
+this schema does not know are kept in ``extra``. Tables for buyers, orders, reservations,
+conversations and workflows are designed in ``docs/schema.md`` and arrive as migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+FEN_PER_YUAN = 100
+_CENT = Decimal("0.01")
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal CNY in Python, integer fen in the database."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        fen = Decimal(value) * FEN_PER_YUAN
+        if fen != fen.to_integral_value():
+            raise ValueError(f"{value} CNY is not a whole number of fen")
+        return int(fen)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / FEN_PER_YUAN).quantize(_CENT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes, also on SQLite, which stores no zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times in UTC with tzinfo")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        list[str]: JSON,
+        Decimal: Money,
+        datetime: UTCDateTime,
+    }
+
+
+class Factory(Base):
+    __tablename__ = "factories"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    province: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(200), index=True)
+    industrial_belt: Mapped[str | None] = mapped_column(String(200))
+    badges: Mapped[list[str]] = mapped_column(default=list)
+    trust_years: Mapped[int | None] = mapped_column(Integer)
+    pickup_48h_rate: Mapped[float | None] = mapped_column(Float)
+    response_rate: Mapped[float | None] = mapped_column(Float)
+    rating: Mapped[float | None] = mapped_column(Float)
+    supplier_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    offers: Mapped[list[Offer]] = relationship(back_populates="factory", lazy="raise")
+
+
+class Offer(Base):
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_category_leaf", "category_leaf"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    factory_id: Mapped[str] = mapped_column(ForeignKey("factories.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    category: Mapped[list[str]] = mapped_column()
+    category_top: Mapped[str] = mapped_column(String(200), index=True)
+    category_leaf: Mapped[str] = mapped_column(String(200))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    keywords: Mapped[list[str]] = mapped_column(default=list)
+    unit: Mapped[str] = mapped_column(String(200), default="件")
+    moq: Mapped[int] = mapped_column(Integer)
+    dropship_supported: Mapped[bool] = mapped_column(Boolean, default=False)
+    dropship_price: Mapped[Decimal | None] = mapped_column(Money)
+    dropship_ship_within_hours: Mapped[int | None] = mapped_column(Integer)
+    # the contract's `dropship` object verbatim when it carries unknown keys, else null
+    dropship_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    images: Mapped[list[str]] = mapped_column(default=list)
+    bundle_tags: Mapped[list[str]] = mapped_column(default=list)
+    sales_30d: Mapped[int | None] = mapped_column(Integer)
+    repurchase_rate: Mapped[float | None] = mapped_column(Float)
+    mix_wholesale: Mapped[bool] = mapped_column(Boolean, default=True)
+    shipping_fee: Mapped[Decimal | None] = mapped_column(Money)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    factory: Mapped[Factory] = relationship(back_populates="offers", lazy="raise")
+    price_tiers: Mapped[list[PriceTier]] = relationship(
+        order_by="PriceTier.min_qty", lazy="raise", cascade="all, delete-orphan"
+    )
+    skus: Mapped[list[Sku]] = relationship(
+        order_by="Sku.position", lazy="raise", cascade="all, delete-orphan"
+    )
+    customization: Mapped[list[CustomizationOption]] = relationship(
+        order_by="CustomizationOption.position", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class PriceTier(Base):
+    __tablename__ = "price_tiers"
+
+    offer_id: Mapped[str] = mapped_column(
+        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
+    )
+    min_qty: Mapped[int] = mapped_column(Integer, primary_key=True)
+    price: Mapped[Decimal] = mapped_column(Money)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Sku(Base):
+    __tablename__ = "skus"
+
+    offer_id: Mapped[str] = mapped_column(
+        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    specs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # canonical specs pulled out so search can filter on them
+    color: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[str | None] = mapped_column(String(200))
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    # the factory's on-hand count as of the last import; reservations live apart from it
+    stock: Mapped[int] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CustomizationOption(Base):
+    __tablename__ = "customization_options"
+
+    offer_id: Mapped[str] = mapped_column(
+        ForeignKey("offers.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    min_qty: Mapped[int] = mapped_column(Integer, default=1)
+    unit_fee: Mapped[Decimal] = mapped_column(Money)
+    setup_fee: Mapped[Decimal] = mapped_column(Money)
+    lead_days: Mapped[float | None] = mapped_column(Float)
+    lead_hours: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CatalogImport(Base):
+    """One run of ``catalog import``: what changed, so caches (lexicon, index) know to refresh."""
+
+    __tablename__ = "catalog_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime] = mapped_column()
+    partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    factories_new: Mapped[int] = mapped_column(Integer, default=0)
+    factories_changed: Mapped[int] = mapped_column(Integer, default=0)
+    offers_new: Mapped[int] = mapped_column(Integer, default=0)
+    offers_changed: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
