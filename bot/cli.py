@@ -115,7 +115,12 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
     progress = _RichProgress("importing") if err.is_terminal and not args.quiet else None
     try:
         result = await import_catalog(
-            engine, Path(args.path), partial=args.partial, report_path=report, progress=progress
+            engine,
+            Path(args.path),
+            partial=args.partial,
+            report_path=report,
+            progress=progress,
+            workers=getattr(args, "workers", 0),
         )
     except CatalogSourceError as exc:
         err.print(f"cannot import: {exc}", markup=False)
@@ -218,6 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="where --partial writes rejected lines (default: DATA_DIR/import-reports/)",
+    )
+    imp.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that validate lines in parallel (default 0; worth it on real cores)",
     )
     imp.set_defaults(run=cmd_import)
 

@@ -13,7 +13,6 @@ million offers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from decimal import Decimal
@@ -42,6 +41,8 @@ TITLE_MAX_CHARS = 300
 NAME_MAX_CHARS = 200
 MAX_MONEY = Decimal("1000000000")  # ten digits of yuan: far above any offer, within BIGINT fen
 _CENT = Decimal("0.01")
+ZERO = Decimal(0)
+NO_DROPSHIP: dict[str, Any] = {"supported": False, "price": None, "ship_within_hours": None}
 
 BADGES = ("super_factory", "power_merchant", "specialized_sme", "little_giant", "trust_pass")
 BADGE_NAMES = {
@@ -379,33 +380,22 @@ def validate_factory(data: Any) -> dict[str, Any]:
     return normalize_factory(FACTORY_ADAPTER.validate_python(data))
 
 
-def validate_offer(data: Any) -> dict[str, Any]:
-    """A validated, normalized offer record; raises LineProblem or ValidationError."""
+def validate_offer(data: Any, *, normalize: bool = True) -> dict[str, Any]:
+    """A validated offer record, normalized unless asked not to (the importer applies the
+    defaults while building rows); raises LineProblem, ValidationError, CrossFieldProblems."""
     if not isinstance(data, dict):
         raise LineProblem(None, "line is not a JSON object")
     record = OFFER_ADAPTER.validate_python(data)
     problems = offer_problems(record)
     if problems:
         raise CrossFieldProblems(problems)
-    return normalize_offer(record)
+    return normalize_offer(record) if normalize else record
 
 
 class CrossFieldProblems(Exception):
     def __init__(self, problems: list[tuple[str | None, str]]) -> None:
         super().__init__("; ".join(m for _, m in problems))
         self.problems = problems
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")  # 25, 25.0 and 25.00 are one price
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def content_digest(record: dict[str, Any]) -> str:
-    """A hash of what a normalized record means, for skipping unchanged records on import."""
-    text = json.dumps(record, sort_keys=True, ensure_ascii=False, default=_canonical)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ own table and are never touched here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
-import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -50,14 +50,14 @@ from catalog_store.import_rows import (
     Rejected,
     insert_plan,
     prepare_chunk,
+    prepare_chunk_packed,
+    unpack_chunk,
 )
 from catalog_store.models import CatalogImport, utcnow
 
 BATCH_SIZE = 2000  # records per write
 CHUNK_LINES = 500  # lines per unit of work handed to a worker
 MAX_ERRORS_KEPT = 1000
-# a catalog smaller than this is prepared in-process: starting workers would cost more
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 # the IN (...) lists of one batch stay under SQLite's bound-parameter limit
 _SQL_IN_CHUNK = 5000
 
@@ -164,6 +164,8 @@ class _Writer:
         self._pending: list[Prepared] = []
         self._table: Table = FACTORIES
         self._tally = result.factories
+        # one write at a time on the connection, but the next batch is gathered meanwhile
+        self._writing: asyncio.Future[None] | None = None
 
     def switch(self, table: Table, tally: Tally) -> None:
         self._table, self._tally = table, tally
@@ -171,7 +173,26 @@ class _Writer:
     async def add(self, prepared: Prepared) -> None:
         self._pending.append(prepared)
         if len(self._pending) >= BATCH_SIZE:
-            await self.flush()
+            await self._drain()
+            batch, self._pending = self._pending, []
+            self._writing = asyncio.ensure_future(self._write(batch))
+
+    async def _drain(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            await writing
+
+    async def abort(self) -> None:
+        if self._writing is not None:
+            self._writing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._writing
+            self._writing = None
+
+    async def flush(self) -> None:
+        await self._drain()
+        batch, self._pending = self._pending, []
+        await self._write(batch)
 
     async def _existing_hashes(self, ids: list[str]) -> dict[str, str]:
         table = self._table
@@ -183,8 +204,7 @@ class _Writer:
             found.update({r[0]: r[1] for r in rows})
         return found
 
-    async def flush(self) -> None:
-        batch, self._pending = self._pending, []
+    async def _write(self, batch: list[Prepared]) -> None:
         if not batch:
             return
         tally = self._tally
@@ -253,12 +273,14 @@ async def _prepared(
             future.cancel()
 
 
-def _worker_count(members: dict[str, Member], workers: int | None) -> int:
-    if workers is not None:
-        return workers
-    if sum(m.size for m in members.values()) < PARALLEL_MIN_BYTES:
-        return 0
-    return min(os.cpu_count() or 1, 4) if (os.cpu_count() or 1) > 1 else 0
+def _worker_count(workers: int | None) -> int:
+    """Worker processes only when asked for and worth starting.
+
+    Not by default: on a machine whose cores are shared (this project's 2-vCPU machines run
+    two busy processes at half speed each) the hand-off costs more than it saves; see
+    docs/benchmarks.md. ``--workers N`` turns them on where cores are real.
+    """
+    return max(workers or 0, 0)
 
 
 async def import_catalog(
@@ -274,7 +296,7 @@ async def import_catalog(
 
     Raises CatalogSourceError when the catalog as a whole cannot be opened. In partial mode
     a report of rejected lines is written to ``report_path`` when one is given. ``workers``:
-    processes that validate lines (0: in this process; None: chosen by the catalog's size).
+    processes that validate lines while this one writes (default 0: all in this process).
     """
     started = time.perf_counter()
     started_at = utcnow()
@@ -284,7 +306,7 @@ async def import_catalog(
     pool: ProcessPoolExecutor | None = None
     try:
         with open_catalog(path) as members:
-            result.workers = _worker_count(members, workers)
+            result.workers = _worker_count(workers)
             now = utcnow()
             if result.workers:
                 pool = ProcessPoolExecutor(
@@ -293,9 +315,13 @@ async def import_catalog(
                 loop = asyncio.get_running_loop()
 
                 async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
-                    return await loop.run_in_executor(pool, prepare_chunk, kind, url, now, chunk)
+                    packed = await loop.run_in_executor(
+                        pool, prepare_chunk_packed, kind, url, now, chunk
+                    )
+                    return unpack_chunk(packed)
 
-                in_flight = result.workers * 3
+                # enough work queued that workers never wait for the writer
+                in_flight = result.workers * 8
             else:
 
                 async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
@@ -306,8 +332,8 @@ async def import_catalog(
                 progress.start(sum(m.size for m in members.values()))
             async with engine.connect() as conn:
                 trans = await conn.begin()
+                writer = _Writer(conn, url, result)
                 try:
-                    writer = _Writer(conn, url, result)
                     await _import_members(
                         writer, members, rejections, partial, progress, run, in_flight
                     )
@@ -331,6 +357,7 @@ async def import_catalog(
                         await trans.commit()
                         result.committed = True
                 except BaseException:
+                    await writer.abort()
                     if trans.is_active:
                         await trans.rollback()
                     raise

@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("response_rate", sa.Float(), nullable=True),
         sa.Column("rating", sa.Float(), nullable=True),
         sa.Column("supplier_chat_id", sa.BigInteger(), nullable=True),
-        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=True),
         sa.Column("content_hash", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -65,7 +65,7 @@ def upgrade() -> None:
         sa.Column("mix_wholesale", sa.Boolean(), nullable=False),
         sa.Column("shipping_fee", sa.BigInteger(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=True),
         sa.Column("content_hash", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -90,7 +90,7 @@ def upgrade() -> None:
         sa.Column("setup_fee", sa.BigInteger(), nullable=False),
         sa.Column("lead_days", sa.Float(), nullable=True),
         sa.Column("lead_hours", sa.Integer(), nullable=True),
-        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["offer_id"],
             ["offers.id"],
@@ -98,6 +98,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("offer_id", "position", name=op.f("pk_customization_options")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("customization_options", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customization_options_kind"), ["kind"], unique=False)
@@ -107,7 +108,7 @@ def upgrade() -> None:
         sa.Column("offer_id", sa.String(length=64), nullable=False),
         sa.Column("min_qty", sa.Integer(), nullable=False),
         sa.Column("price", sa.BigInteger(), nullable=False),
-        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["offer_id"],
             ["offers.id"],
@@ -115,6 +116,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("offer_id", "min_qty", name=op.f("pk_price_tiers")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "skus",
@@ -126,11 +128,12 @@ def upgrade() -> None:
         sa.Column("size", sa.String(length=200), nullable=True),
         sa.Column("price", sa.BigInteger(), nullable=True),
         sa.Column("stock", sa.Integer(), nullable=False),
-        sa.Column("extra", sa.JSON(), nullable=False),
+        sa.Column("extra", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["offer_id"], ["offers.id"], name=op.f("fk_skus_offer_id_offers"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("offer_id", "sku_id", name=op.f("pk_skus")),
+        sqlite_with_rowid=False,
     )
 
     op.create_table(
