@@ -6,6 +6,8 @@ Commands (``sourcing-bot --help`` lists them):
   catalog export PATH               write the catalog back out in the same format
   catalog stats                     counts by top category, city and badge
   catalog demo OUT [--offers N]     generate the deterministic demo catalog
+  parse TEXT [--json]               what the query parser understands of TEXT
+  parse --json --batch FILE         one query per line in, one JSON object per line out
   demo                              set up the default store with the demo catalog, print stats
 
 Exit status: 0 on success, 1 when the input was refused (with the reasons on stderr),
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -32,12 +35,15 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import nlu
 from bot.settings import Settings, load_settings
 from catalog_store import db
 from catalog_store.catalog_source import CatalogSourceError
 from catalog_store.exporter import export_catalog
 from catalog_store.importer import ImportResult, import_catalog
+from catalog_store.lexicon_source import ensure_catalog_lexicon
 from catalog_store.stats import catalog_stats
+from nlu import ParsedQuery, Parser
 
 MAX_ERRORS_SHOWN = 50
 DEMO_OFFERS = 10_000
@@ -129,6 +135,8 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
         if progress is not None:
             progress.stop()
     _print_import(result)
+    if result.committed:
+        await ensure_catalog_lexicon(engine, settings.lexicon_path)
     return 0 if result.committed else 1
 
 
@@ -163,6 +171,43 @@ async def cmd_stats(settings: Settings, engine: AsyncEngine, args: argparse.Name
     for name, nf, no in stats.by_badge:
         badge.add_row(name, str(nf), str(no))
     out.print(top, city, badge)
+    return 0
+
+
+async def load_parser(settings: Settings, engine: AsyncEngine) -> Parser:
+    """The parser with the lexicon of the catalog in the store (rebuilt if the catalog changed)."""
+    await db.migrate(engine)
+    await ensure_catalog_lexicon(engine, settings.lexicon_path)
+    return nlu.configure(settings.lexicon_path, settings.cache_dir)
+
+
+def _describe(query: ParsedQuery) -> str:
+    data = query.as_json()
+    shown = {k: v for k, v in data.items() if v not in (None, [], False) and k != "text"}
+    return "\n".join(f"  {k:14s} {v}" for k, v in shown.items())
+
+
+async def cmd_parse(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.batch is None):
+        err.print("give either TEXT or --batch FILE", markup=False)
+        return 2
+    parser = await load_parser(settings, engine)
+    if args.batch is None:
+        query = parser.parse(args.text)
+        if args.json:
+            sys.stdout.write(json.dumps(query.as_json(), ensure_ascii=False) + "\n")
+        else:
+            out.print(f"{args.text}\n{_describe(query)}", markup=False)
+        return 0
+    # a CLI job reading its input file, not the bot's event loop
+    source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: ASYNC230, SIM115
+    with source:
+        for line in source:
+            query = parser.parse(line.rstrip("\n"))
+            if args.json:
+                sys.stdout.write(json.dumps(query.as_json(), ensure_ascii=False) + "\n")
+            else:
+                out.print(f"{query.text}\n{_describe(query)}", markup=False)
     return 0
 
 
@@ -239,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats = cat_sub.add_parser("stats", help="counts by top category, city and badge")
     stats.add_argument("--all", action="store_true", help="list every city")
     stats.set_defaults(run=cmd_stats)
+
+    parse = sub.add_parser("parse", help="show what the query parser understands")
+    parse.add_argument("text", nargs="?", help="a query, as a buyer types it")
+    parse.add_argument("--json", action="store_true", help="the parsed query as JSON")
+    parse.add_argument("--batch", help="a file of queries, one per line ('-': standard input)")
+    parse.set_defaults(run=cmd_parse)
 
     gen = cat_sub.add_parser("demo", help="generate the deterministic demo catalog into OUT")
     gen.add_argument("out")

@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     )
     bot_token: SecretStr | None = Field(default=None, description="Telegram bot token")
 
+    @property
+    def lexicon_path(self) -> Path:
+        """The catalog's part of the query lexicon, rebuilt after each import."""
+        return self.data_dir / "lexicon" / "catalog.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Caches that survive restarts (jieba's dictionary cache)."""
+        return self.data_dir / "cache"
+
     @cached_property
     def db_url(self) -> str:
         if self.database_url:

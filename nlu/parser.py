@@ -1,0 +1,276 @@
+"""``parse(text) -> ParsedQuery``: segmentation, slots and intent for one buyer message.
+
+The pipeline: normalize → correct typos against the lexicon → Chinese numerals to digits
+and numbers read (prices, quantities, sizes in 码) → segment with jieba plus the domain
+lexicon → read slots from the tokens → decide the intent. A ``Parser`` holds everything it
+needs in memory; ``parse`` is pure (no I/O), deterministic and safe to call from many tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import jieba
+
+from nlu.lexicon import Lexicon, load_lexicon
+from nlu.normalize import normalize
+from nlu.numbers import read_numbers
+from nlu.query import Correction, Intent, ParsedQuery
+from nlu.typos import TypoIndex
+
+# a lexicon word outweighs jieba's own splits of it (一件 + 代发) but stays in proportion
+LEXICON_FREQ = 200_000
+_ASCII_JOIN = re.compile(r"^[a-z0-9]+$")
+_JOINERS = {"-", "_", "."}
+_MODIFY = re.compile(
+    r"(?:把|将)?(?P<field>颜色|尺码|码数|尺寸|大小|数量|规格|款式|材质|定制)?\s*"
+    r"(?:改成|换成|改为|换为|改到|调成|调到|变成|改|换)\s*(?P<rest>.+)"
+)
+_FIELD_SLOTS = {
+    "颜色": "colors",
+    "尺码": "sizes",
+    "码数": "sizes",
+    "尺寸": "sizes",
+    "大小": "sizes",
+    "数量": "quantity",
+    "材质": "materials",
+    "定制": "customization",
+}
+_BARE_NUMBER = re.compile(r"^\s*(\d{1,7})\s*$")
+
+
+class Parser:
+    def __init__(self, lexicon: Lexicon, cache_dir: Path | None = None) -> None:
+        self.lexicon = lexicon
+        self._tokenizer = jieba.Tokenizer()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._tokenizer.tmp_dir = str(cache_dir)
+        jieba.setLogLevel(60)
+        # loads jieba's dictionary from its cache file (built once per machine), not anew
+        self._tokenizer.initialize()
+        self._kinds = lexicon.slot_words()
+        for word in self._kinds:
+            self._tokenizer.add_word(word, LEXICON_FREQ)
+        self._numeral_words = [w for w in self._kinds if re.search(r"[一二两三四五六七八九十]", w)]
+        freq = self._tokenizer.FREQ
+        self._typos = TypoIndex(
+            self._kinds, is_known=lambda w: w in self._kinds or freq.get(w, 0) > 0
+        )
+
+    # --- segmentation ----------------------------------------------------------------------
+
+    def segment(self, text: str) -> list[tuple[str, int, int]]:
+        """Tokens with offsets; spaces dropped, model numbers (hwy14-186bku1) kept whole."""
+        raw = [
+            (w, s, e) for w, s, e in self._tokenizer.tokenize(text, HMM=False) if not w.isspace()
+        ]
+        out: list[tuple[str, int, int]] = []
+        for word, start, end in raw:
+            if (
+                out
+                and out[-1][2] == start
+                and (word in _JOINERS or out[-1][0][-1] in _JOINERS or _ASCII_JOIN.match(word))
+                and _is_model_part(out[-1][0])
+                and _is_model_part(word)
+            ):
+                prev, pstart, _ = out.pop()
+                out.append((prev + word, pstart, end))
+            else:
+                out.append((word, start, end))
+        return [(w.strip("-_."), s, e) if len(w) > 1 else (w, s, e) for w, s, e in out]
+
+    # --- parsing ---------------------------------------------------------------------------
+
+    def parse(self, text: str) -> ParsedQuery:
+        normalized = normalize(text)
+        corrected, corrections = self._correct(normalized)
+        digits, numbers = read_numbers(corrected, self._numeral_words)
+        tokens = self.segment(digits)
+        lex = self.lexicon
+
+        keywords: list[str] = []
+        colors: list[str] = []
+        sizes: list[str] = list(numbers.sizes)
+        materials: list[str] = []
+        customization: list[str] = []
+        badges: list[str] = []
+        region: str | None = None
+        category: str | None = None
+        dropship = False
+        for word, start, end in tokens:
+            if any(start < b and a < end for a, b in numbers.spans):
+                continue
+            if word in lex.trade:
+                slot, value = lex.trade[word]
+                if slot == "dropship":
+                    dropship = True
+                elif slot == "customization":
+                    _add(customization, value)
+                elif slot == "badge":
+                    _add(badges, value)
+                continue
+            if word in lex.categories:
+                category = lex.categories[word]  # the last goods word is what is sold
+                _add(keywords, word)
+            elif word in lex.colors:
+                _add(colors, lex.colors[word])
+            elif word in lex.materials:
+                _add(materials, lex.materials[word])
+            elif word in lex.sizes and (len(word) > 1 or _standalone(digits, start, end)):
+                _add(sizes, lex.sizes[word])
+            elif word in lex.regions:
+                region = lex.regions[word]
+            elif word in lex.stopwords or not any(ch.isalnum() for ch in word):
+                continue
+            elif len(word) == 1 and not word.isascii() and word not in lex.categories:
+                continue  # a lone character seldom names goods: 的, 款, 件 …
+            else:
+                _add(keywords, word)
+
+        intent, changes = self._intent(
+            digits, category, keywords, colors, sizes, materials, customization, numbers.quantity
+        )
+        quantity = numbers.quantity
+        if intent is Intent.modify and quantity is None and "quantity" in changes:
+            m = _BARE_NUMBER.match(_MODIFY.match(digits).group("rest"))  # type: ignore[union-attr]
+            quantity = int(m.group(1)) if m else None
+        if intent not in (Intent.search, Intent.customize):
+            keywords, category = [], None  # "颜色改成红色", "转人工": no goods to look for
+        price_min, price_max = numbers.price_min, numbers.price_max
+        if price_min is not None and price_max is not None and price_min > price_max:
+            price_min, price_max = price_max, price_min
+        return ParsedQuery(
+            text=text,
+            normalized=normalized,
+            intent=intent,
+            keywords=keywords,
+            category=category,
+            colors=colors,
+            sizes=sizes,
+            materials=materials,
+            price_min=price_min,
+            price_max=price_max,
+            quantity=quantity,
+            dropship=dropship,
+            customization=customization,
+            region=region,
+            badges=badges,
+            corrections=[Correction(**{"from": w, "to": r}) for w, r in corrections],
+            tokens=[w for w, _, _ in tokens],
+            changes=changes,
+        )
+
+    def _correct(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        if not self._typos.lengths:
+            return text, []
+        protected = [(s, e) for w, s, e in self.segment(text) if w in self._kinds]
+        fixes = self._typos.find(text, protected)
+        if not fixes:
+            return text, []
+        out, last = [], 0
+        for fix in fixes:
+            out.append(text[last : fix.start] + fix.right)
+            last = fix.end
+        out.append(text[last:])
+        return "".join(out), [(f.wrong, f.right) for f in fixes]
+
+    def _intent(
+        self,
+        text: str,
+        category: str | None,
+        keywords: list[str],
+        colors: list[str],
+        sizes: list[str],
+        materials: list[str],
+        customization: list[str],
+        quantity: int | None,
+    ) -> tuple[Intent, list[str]]:
+        goods = category is not None or bool(keywords)
+        for phrase, intent, anchored in self.lexicon.intents:
+            if anchored:
+                # "人工草坪" is goods, "人工" alone is a person: an anchored phrase counts
+                # only when nothing else in the message names goods
+                if text.startswith(phrase) and not _names_goods(keywords, phrase, category):
+                    return Intent(intent), []
+            elif phrase in text:
+                return Intent(intent), []
+        m = _MODIFY.match(text)
+        if m is not None and category is None:
+            changes = []
+            field = m.group("field")
+            if field and field in _FIELD_SLOTS:
+                changes.append(_FIELD_SLOTS[field])
+            for name, values in (
+                ("colors", colors),
+                ("sizes", sizes),
+                ("materials", materials),
+                ("customization", customization),
+            ):
+                if values and name not in changes:
+                    changes.append(name)
+            if quantity is not None and "quantity" not in changes:
+                changes.append("quantity")
+            if changes:
+                return Intent.modify, changes
+        if goods:
+            return Intent.search, []
+        if customization:
+            return Intent.customize, []
+        if colors or sizes or materials:
+            # "要红色的" with no goods named: a change to what is being chosen
+            return Intent.modify, [
+                n for n, v in (("colors", colors), ("sizes", sizes), ("materials", materials)) if v
+            ]
+        return Intent.unknown, []
+
+
+def _names_goods(keywords: list[str], phrase: str, category: str | None) -> bool:
+    return category is not None or any(k not in phrase for k in keywords)
+
+
+def _add(values: list[str], value: str) -> None:
+    if value not in values:
+        values.append(value)
+
+
+def _is_model_part(word: str) -> bool:
+    return bool(word) and all(ch.isascii() and (ch.isalnum() or ch in _JOINERS) for ch in word)
+
+
+def _standalone(text: str, start: int, end: int) -> bool:
+    """A one-letter size (s, m, l) only counts when it stands alone, not inside a word."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
+
+
+# --- the default parser ------------------------------------------------------------------
+
+_default: Parser | None = None
+_lock = threading.Lock()
+
+
+def configure(catalog_lexicon: Path | None, cache_dir: Path | None = None) -> Parser:
+    """Load (or reload, after a catalog import) the parser that ``parse`` uses."""
+    global _default
+    parser = Parser(load_lexicon(catalog_lexicon), cache_dir)
+    with _lock:
+        _default = parser
+    return parser
+
+
+def default_parser() -> Parser:
+    global _default
+    if _default is None:
+        with _lock:
+            if _default is None:
+                _default = Parser(load_lexicon(None))
+    return _default
+
+
+def parse(text: str) -> ParsedQuery:
+    """Parse with the configured lexicon (seeds only until ``configure`` is called)."""
+    return default_parser().parse(text)

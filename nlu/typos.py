@@ -1,0 +1,117 @@
+"""Typo and homophone correction against the lexicon (连衣群 → 连衣裙, 一件带发 → 一件代发).
+
+Buyers type pinyin and pick the wrong character of the same sound. So the index is keyed by
+sound: every lexicon word of three or more Chinese characters is filed under the toneless
+pinyin of its characters, with the usual confusions folded (zh/z, ch/c, sh/s, n/l, -ng/-n).
+A stretch of the query is a candidate only when:
+- it is not itself a known word (lexicon or the segmenter's dictionary), and the segmenter
+  did not find a lexicon word overlapping it (known words are never "corrected");
+- the index holds a word of the same length under the same folded sound, differing in
+  exactly one character;
+- rapidfuzz's similarity of the two tone-marked pinyin strings reaches ``MIN_CONFIDENCE``
+  (a tone apart still passes; a different syllable does not).
+Candidates are looked up by key, never by scanning the lexicon.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pypinyin.pinyin_dict import pinyin_dict
+from rapidfuzz import fuzz
+
+MIN_CONFIDENCE = 85.0  # pinned by tests/test_nlu_typos.py
+MIN_LENGTH = 3
+MAX_LENGTH = 8
+
+_HAN = re.compile(r"[\u4e00-\u9fff]+")
+_FOLD = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ng", "n"), ("l", "n"))
+
+
+def _readings(ch: str) -> tuple[str, str] | None:
+    """(tone-marked, folded toneless) first reading of a character, or None."""
+    raw = pinyin_dict.get(ord(ch))
+    if raw is None:
+        return None
+    marked = raw.split(",")[0]
+    plain = "".join(c for c in unicodedata.normalize("NFD", marked) if not unicodedata.combining(c))
+    plain = plain.replace("ü", "v")
+    folded = plain
+    for a, b in _FOLD:
+        folded = folded.replace(a, b)
+    return marked, folded
+
+
+@dataclass(frozen=True)
+class Fix:
+    start: int
+    end: int
+    wrong: str
+    right: str
+    confidence: float
+
+
+class TypoIndex:
+    def __init__(self, words: Iterable[str], is_known: Callable[[str], bool]) -> None:
+        """``words``: lexicon words to correct towards; ``is_known``: whether a string is a
+        word in its own right (the lexicon or the segmenter's dictionary)."""
+        self._by_sound: dict[tuple[str, ...], list[str]] = {}
+        self._is_known = is_known
+        self.lengths: set[int] = set()
+        for word in words:
+            if not (MIN_LENGTH <= len(word) <= MAX_LENGTH) or not _HAN.fullmatch(word):
+                continue
+            key = self.key(word)
+            if key is None:
+                continue
+            self._by_sound.setdefault(key, []).append(word)
+            self.lengths.add(len(word))
+
+    @staticmethod
+    def key(text: str) -> tuple[str, ...] | None:
+        out = []
+        for ch in text:
+            reading = _readings(ch)
+            if reading is None:
+                return None
+            out.append(reading[1])
+        return tuple(out)
+
+    @staticmethod
+    def _marked(text: str) -> str:
+        return " ".join((_readings(ch) or (ch, ch))[0] for ch in text)
+
+    def find(self, text: str, protected: list[tuple[int, int]]) -> list[Fix]:
+        """Corrections for ``text``; ``protected`` spans (lexicon words found) are left alone."""
+        fixes: list[Fix] = []
+        for run in _HAN.finditer(text):
+            start, stop = run.span()
+            keys = [(_readings(ch) or ("", ""))[1] for ch in run.group()]
+            for length in sorted(self.lengths, reverse=True):
+                for i in range(start, stop - length + 1):
+                    j = i + length
+                    if any(i < b and a < j for a, b in protected):
+                        continue
+                    if any(i < f.end and f.start < j for f in fixes):
+                        continue
+                    window = text[i:j]
+                    candidates = self._by_sound.get(tuple(keys[i - start : j - start]))
+                    if not candidates or self._is_known(window):
+                        continue
+                    fix = self._best(window, candidates, i)
+                    if fix is not None:
+                        fixes.append(fix)
+        return sorted(fixes, key=lambda f: f.start)
+
+    def _best(self, window: str, candidates: list[str], start: int) -> Fix | None:
+        best: Fix | None = None
+        for word in candidates:
+            if word == window or sum(a != b for a, b in zip(word, window, strict=True)) != 1:
+                continue
+            score = fuzz.ratio(self._marked(window), self._marked(word))
+            if score >= MIN_CONFIDENCE and (best is None or score > best.confidence):
+                best = Fix(start, start + len(window), window, word, score)
+        return best
