@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import text
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catalog_store import db
@@ -34,32 +32,12 @@ from catalog_store.importer import import_catalog
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
-async def _store(backend: str, tmp: Path):  # type: ignore[no-untyped-def]
+async def _store(backend: str, tmp: Path) -> db.ScratchStore:
     if backend == "sqlite":
-        path = tmp / f"bench-{uuid.uuid4().hex[:8]}.db"
-        engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
-        await db.migrate(engine)
-
-        async def cleanup() -> None:
-            await engine.dispose()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
-
-        return engine, cleanup
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = db.create_engine(PG_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = db.create_engine(PG_URL, schema=schema)
-    await db.migrate(engine)
-
-    async def cleanup_pg() -> None:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
-
-    return engine, cleanup_pg
+        return await db.scratch_store(
+            f"sqlite+aiosqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        )
+    return await db.scratch_store(PG_URL, prefix="bench")
 
 
 def _parse_floor(catalog: Path) -> tuple[int, float]:
@@ -82,7 +60,8 @@ def _line(backend: str, label: str, n: int, seconds: float, note: str = "") -> N
 
 
 async def _run(backend: str, catalog: Path, tmp: Path, workers: int, floor: float) -> None:
-    engine, cleanup = await _store(backend, tmp)
+    store = await _store(backend, tmp)
+    engine = store.engine
     try:
         first = await import_catalog(engine, catalog, workers=workers)
         assert first.ok, first.errors[:5]
@@ -98,7 +77,7 @@ async def _run(backend: str, catalog: Path, tmp: Path, workers: int, floor: floa
         assert again.offers.unchanged == n
         _line(backend, "re-import", n, again.seconds, "all unchanged: validated and compared")
     finally:
-        await cleanup()
+        await store.close()
 
 
 def main() -> None:

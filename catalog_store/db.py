@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -103,6 +106,48 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+@dataclass
+class ScratchStore:
+    """A migrated store that is thrown away after use: an SQLite file, or its own schema on a
+    PostgreSQL server (so runs on one server never see each other's rows)."""
+
+    engine: AsyncEngine
+    _drop: Callable[[], Awaitable[None]]
+
+    async def close(self) -> None:
+        await self._drop()
+
+
+async def scratch_store(url: str, prefix: str = "scratch") -> ScratchStore:
+    """``url``: an SQLite file URL (deleted on close) or a PostgreSQL server URL."""
+    if is_sqlite(url):
+        engine = create_engine(url)
+        await migrate(engine)
+        database = make_url(url).database
+
+        async def drop_file() -> None:
+            await engine.dispose()
+            if database and database != ":memory:":
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{database}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
+
+        return ScratchStore(engine, drop_file)
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_engine(url, schema=schema)
+    await migrate(engine)
+
+    async def drop_schema() -> None:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+    return ScratchStore(engine, drop_schema)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

@@ -22,15 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog_store.catalog_format import dump_json, json_restore
 from catalog_store.catalog_source import FACTORIES_FILE, OFFERS_FILE
-from catalog_store.models import CustomizationOption, Factory, Offer, PriceTier, Sku
+from catalog_store.import_rows import FACTORIES as _factories
+from catalog_store.import_rows import OFFERS as _offers
+from catalog_store.import_rows import OPTIONS as _options
+from catalog_store.import_rows import SKUS as _skus
+from catalog_store.import_rows import TIERS as _tiers
 
 EXPORT_BATCH = 2000
-
-_factories: Table = Factory.__table__  # type: ignore[assignment]
-_offers: Table = Offer.__table__  # type: ignore[assignment]
-_tiers: Table = PriceTier.__table__  # type: ignore[assignment]
-_skus: Table = Sku.__table__  # type: ignore[assignment]
-_options: Table = CustomizationOption.__table__  # type: ignore[assignment]
 
 
 def _put(out: dict[str, Any], key: str, value: Any) -> None:

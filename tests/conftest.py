@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,48 +48,29 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def make_store(backend: str, tmp_path: Path, name: str = "store"):  # type: ignore[no-untyped-def]
-    """A migrated engine plus a cleanup coroutine."""
+async def make_store(backend: str, tmp_path: Path, name: str = "store") -> db.ScratchStore:
+    """A migrated store, SQLite file or PostgreSQL schema of its own; ``close()`` drops it."""
     if backend == "sqlite":
-        engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}")
-        await db.migrate(engine)
-
-        async def cleanup() -> None:
-            await engine.dispose()
-
-        return engine, cleanup
+        return await db.scratch_store(f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}")
     problem = await _pg_problem()
     if problem:
         service_missing(problem)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = db.create_engine(PG_URL)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = db.create_engine(PG_URL, schema=schema)
-    await db.migrate(engine)
-
-    async def cleanup_pg() -> None:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
-
-    return engine, cleanup_pg
+    return await db.scratch_store(PG_URL, prefix="t")
 
 
 @pytest.fixture
 async def engine(backend: str, tmp_path: Path) -> AsyncIterator[object]:
-    eng, cleanup = await make_store(backend, tmp_path)
+    store = await make_store(backend, tmp_path)
     try:
-        yield eng
+        yield store.engine
     finally:
-        await cleanup()
+        await store.close()
 
 
 @pytest.fixture
 async def second_engine(backend: str, tmp_path: Path) -> AsyncIterator[object]:
-    eng, cleanup = await make_store(backend, tmp_path, "second")
+    store = await make_store(backend, tmp_path, "second")
     try:
-        yield eng
+        yield store.engine
     finally:
-        await cleanup()
+        await store.close()
