@@ -23,7 +23,10 @@ _NUM = r"(\d+(?:\.\d+)?)"
 _FREE = r"(?<![a-z0-9.])"
 
 _CN_NUMERAL = re.compile(
-    rf"([{_CN_DIGITS}]+)(?=\s*(?:元|块|[{QTY_UNITS}]|打|码|以内|以下|到|至|左右))"
+    # not before 件套: 三件套 is a kind of set, not three pieces
+    rf"([{_CN_DIGITS}]+)(?!件套)(?=\s*(?:元|块|毛|角|[{QTY_UNITS}]|打|码|以内|以下|到|至|左右))"
+    # the tenths in 一块五 (1.5 yuan)
+    rf"|(?<=块)([一二三四五六七八九])(?![{_CN_DIGITS}{QTY_UNITS}])"
 )
 
 _RANGE = re.compile(
@@ -41,8 +44,11 @@ _MAX_SUFFIX = re.compile(
 _MIN = re.compile(rf"{_FREE}¥?\s*{_NUM}\s*{MONEY_UNIT}\s*(?:以上|起)")
 _AROUND = re.compile(rf"{_FREE}¥?\s*{_NUM}\s*{MONEY_UNIT}\s*左右")
 _BARE = re.compile(rf"¥\s*{_NUM}|{_FREE}{_NUM}\s*(?:元|块钱|块)")
+# spoken prices: 9块9 is 9.90, 5毛钱 is 0.50 (毛 before 巾, 衣, 绒 … is wool, not money)
+_KUAI_JIAO = re.compile(rf"{_FREE}(\d+)\s*块\s*(\d)(?![\d{QTY_UNITS}])")
+_JIAO = re.compile(rf"{_FREE}(\d)\s*(?:毛钱|角钱|角|毛(?![巾衣绒线毯呢料领球笔刷皮]))")
 _DOZEN = re.compile(rf"{_FREE}(\d+)\s*打")
-_QTY = re.compile(rf"{_FREE}(\d+)\s*([{QTY_UNITS}])(?!套)\s*(?:起批|起订|起|以上)?")
+_QTY = re.compile(rf"{_FREE}(\d+)\s*([{QTY_UNITS}])(?!套)(?:\s*(?:起批|起订|起|以上))?")
 _SIZE_MA = re.compile(rf"{_FREE}(\d{{2}}(?:\.5)?)\s*码")
 
 MAX_QUANTITY = 10_000_000
@@ -72,11 +78,12 @@ def arabize(text: str, protected: Iterable[str] = ()) -> str:
             text = text.replace(word, holder)
 
     def convert(m: re.Match[str]) -> str:
-        raw = m.group(1).replace("两", "二").replace("〇", "零")
+        numeral = m.group(1) or m.group(2)
+        raw = numeral.replace("两", "二").replace("〇", "零")
         try:
             return str(cn2an.cn2an(raw, "smart"))
         except (ValueError, KeyError, IndexError):
-            return m.group(1)
+            return numeral
 
     text = _CN_NUMERAL.sub(convert, text)
     for holder, word in holders.items():
@@ -100,12 +107,21 @@ def read_numbers(text: str, protected: Iterable[str] = ()) -> tuple[str, Numbers
     found = Numbers()
     taken: list[tuple[int, int]] = []
 
-    def free(m: re.Match[str]) -> bool:
+    def span(m: re.Match[str]) -> tuple[int, int]:
+        # the patterns may take spaces at their edges; the number itself is what counts
         s, e = m.span()
+        while s < e and view[s].isspace():
+            s += 1
+        while e > s and view[e - 1].isspace():
+            e -= 1
+        return s, e
+
+    def free(m: re.Match[str]) -> bool:
+        s, e = span(m)
         return all(e <= a or s >= b for a, b in taken)
 
     def take(m: re.Match[str]) -> None:
-        taken.append(m.span())
+        taken.append(span(m))
 
     for m in _RANGE.finditer(view):
         nums = [g for g in m.groups() if g is not None]
@@ -134,13 +150,23 @@ def read_numbers(text: str, protected: Iterable[str] = ()) -> tuple[str, Numbers
             found.price_max = (value * Decimal("1.2")).quantize(Decimal("0.01"))
             take(m)
     if found.price_max is None and found.price_min is None:
+        m = next((m for m in _KUAI_JIAO.finditer(view) if free(m)), None)
+        if m is not None:
+            found.price_max = _money(f"{m.group(1)}.{m.group(2)}")
+            take(m)
+    if found.price_max is None and found.price_min is None:
+        m = next((m for m in _JIAO.finditer(view) if free(m)), None)
+        if m is not None:
+            found.price_max = _money(f"0.{m.group(1)}")
+            take(m)
+    if found.price_max is None and found.price_min is None:
         m = next((m for m in _BARE.finditer(view) if free(m)), None)
         if m is not None:
             raw = next(g for g in m.groups() if g is not None)
             if (value := _money(raw)) is not None:
                 found.price_max = value  # a bare price is a budget
                 take(m)
-    m = next((m for m in _DOZEN.finditer(view) if free(m)), None)
+    m = next((m for m in _DOZEN.finditer(view) if free(m) and int(m.group(1)) > 0), None)
     if m is not None:
         found.quantity = min(int(m.group(1)) * 12, MAX_QUANTITY)
         take(m)

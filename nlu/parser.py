@@ -8,7 +8,11 @@ needs in memory; ``parse`` is pure (no I/O), deterministic and safe to call from
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
 import re
+import tempfile
 import threading
 from pathlib import Path
 
@@ -38,22 +42,18 @@ _FIELD_SLOTS = {
     "材质": "materials",
     "定制": "customization",
 }
-_BARE_NUMBER = re.compile(r"^\s*(\d{1,7})\s*$")
+_MODIFY_VERB_FIRST = re.compile(
+    r"(?:改|换|调)(?P<field>颜色|尺码|码数|尺寸|大小|数量|材质|定制)\s*(?:为|成|到)?\s*(?P<rest>.*)"
+)
+_BARE_NUMBER = re.compile(r"^\s*(\d{1,7})\s*(?:件|个|双|条|套)?\s*$")
+_NEGATIONS = frozenset({"不要", "不是", "别", "不想要", "除了"})
 
 
 class Parser:
     def __init__(self, lexicon: Lexicon, cache_dir: Path | None = None) -> None:
         self.lexicon = lexicon
-        self._tokenizer = jieba.Tokenizer()
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            self._tokenizer.tmp_dir = str(cache_dir)
-        jieba.setLogLevel(60)
-        # loads jieba's dictionary from its cache file (built once per machine), not anew
-        self._tokenizer.initialize()
         self._kinds = lexicon.slot_words()
-        for word in self._kinds:
-            self._tokenizer.add_word(word, LEXICON_FREQ)
+        self._tokenizer = _load_tokenizer(sorted(self._kinds), cache_dir)
         self._numeral_words = [w for w in self._kinds if re.search(r"[一二两三四五六七八九十]", w)]
         freq = self._tokenizer.FREQ
         self._typos = TypoIndex(
@@ -64,9 +64,9 @@ class Parser:
 
     def segment(self, text: str) -> list[tuple[str, int, int]]:
         """Tokens with offsets; spaces dropped, model numbers (hwy14-186bku1) kept whole."""
-        raw = [
-            (w, s, e) for w, s, e in self._tokenizer.tokenize(text, HMM=False) if not w.isspace()
-        ]
+        # HMM on: words missing from the dictionary (厚底, 螺狮粉) come out whole instead of
+        # as single characters that would then be dropped
+        raw = [(w, s, e) for w, s, e in self._tokenizer.tokenize(text, HMM=True) if not w.isspace()]
         out: list[tuple[str, int, int]] = []
         for word, start, end in raw:
             if (
@@ -80,7 +80,8 @@ class Parser:
                 out.append((prev + word, pstart, end))
             else:
                 out.append((word, start, end))
-        return [(w.strip("-_."), s, e) if len(w) > 1 else (w, s, e) for w, s, e in out]
+        stripped = [(w.strip("-_."), s, e) if len(w) > 1 else (w, s, e) for w, s, e in out]
+        return [t for t in stripped if t[0]]
 
     # --- parsing ---------------------------------------------------------------------------
 
@@ -100,9 +101,43 @@ class Parser:
         region: str | None = None
         category: str | None = None
         dropship = False
+        negated = False
+        singles: list[str] = []  # a run of lone characters: 杯 垫 is the word 杯垫
+        last_plain: str | None = None  # the last keyword that is no slot word, and its end
+        last_end = -1
+
+        def flush_singles() -> None:
+            if len(singles) > 1:
+                _add(keywords, "".join(singles))
+            singles.clear()
+
         for word, start, end in tokens:
             if any(start < b and a < end for a, b in numbers.spans):
+                flush_singles()
                 continue
+            if word in _NEGATIONS:
+                negated = True
+                flush_singles()
+                continue
+            if negated and (word in lex.colors or word in lex.sizes or word in lex.materials):
+                negated = False  # "不要红色": not a wish for red
+                continue
+            negated = False
+            if (
+                len(word) == 1
+                and not word.isascii()
+                and word not in lex.stopwords
+                and word not in self._kinds
+            ):
+                if not singles and keywords and last_plain == keywords[-1] and last_end == start:
+                    # 充电 + 箱: a lone character right after a plain word finishes it
+                    keywords[-1] = last_plain = keywords[-1] + word
+                    last_end = end
+                    continue
+                singles.append(word)
+                continue
+            flush_singles()
+            last_plain, last_end = None, end
             if word in lex.trade:
                 slot, value = lex.trade[word]
                 if slot == "dropship":
@@ -125,18 +160,23 @@ class Parser:
                 region = lex.regions[word]
             elif word in lex.stopwords or not any(ch.isalnum() for ch in word):
                 continue
-            elif len(word) == 1 and not word.isascii() and word not in lex.categories:
-                continue  # a lone character seldom names goods: 的, 款, 件 …
             else:
                 _add(keywords, word)
+                last_plain = word
+        flush_singles()
 
-        intent, changes = self._intent(
-            digits, category, keywords, colors, sizes, materials, customization, numbers.quantity
+        intent, changes, bare_quantity = self._intent(
+            digits,
+            category,
+            keywords,
+            colors,
+            sizes,
+            materials,
+            customization,
+            numbers.quantity,
+            dropship,
         )
-        quantity = numbers.quantity
-        if intent is Intent.modify and quantity is None and "quantity" in changes:
-            m = _BARE_NUMBER.match(_MODIFY.match(digits).group("rest"))  # type: ignore[union-attr]
-            quantity = int(m.group(1)) if m else None
+        quantity = numbers.quantity if numbers.quantity is not None else bare_quantity
         if intent not in (Intent.search, Intent.customize):
             keywords, category = [], None  # "颜色改成红色", "转人工": no goods to look for
         price_min, price_max = numbers.price_min, numbers.price_max
@@ -166,8 +206,9 @@ class Parser:
     def _correct(self, text: str) -> tuple[str, list[tuple[str, str]]]:
         if not self._typos.lengths:
             return text, []
-        protected = [(s, e) for w, s, e in self.segment(text) if w in self._kinds]
-        fixes = self._typos.find(text, protected)
+        tokens = self.segment(text)
+        protected = [(s, e) for w, s, e in tokens if w in self._kinds]
+        fixes = self._typos.find(text, protected, [(s, e) for _, s, e in tokens])
         if not fixes:
             return text, []
         out, last = [], 0
@@ -187,48 +228,94 @@ class Parser:
         materials: list[str],
         customization: list[str],
         quantity: int | None,
-    ) -> tuple[Intent, list[str]]:
+        dropship: bool,
+    ) -> tuple[Intent, list[str], int | None]:
+        """(intent, the slots a ``modify`` changes, a bare number that a modify gives)."""
         goods = category is not None or bool(keywords)
         for phrase, intent, anchored in self.lexicon.intents:
             if anchored:
                 # "人工草坪" is goods, "人工" alone is a person: an anchored phrase counts
-                # only when nothing else in the message names goods
-                if text.startswith(phrase) and not _names_goods(keywords, phrase, category):
-                    return Intent(intent), []
+                # only when the rest of the message says nothing more
+                if text.startswith(phrase) and self._says_nothing_else(text, phrase):
+                    return Intent(intent), [], None
             elif phrase in text:
-                return Intent(intent), []
-        m = _MODIFY.match(text)
+                return Intent(intent), [], None
+        m = _MODIFY_VERB_FIRST.search(text) or _MODIFY.search(text)
         if m is not None and category is None:
-            changes = []
+            changes: list[str] = []
             field = m.group("field")
             if field and field in _FIELD_SLOTS:
                 changes.append(_FIELD_SLOTS[field])
-            for name, values in (
-                ("colors", colors),
-                ("sizes", sizes),
-                ("materials", materials),
-                ("customization", customization),
+            for name, present in (
+                ("colors", bool(colors)),
+                ("sizes", bool(sizes)),
+                ("materials", bool(materials)),
+                ("customization", bool(customization)),
+                ("quantity", quantity is not None),
+                ("dropship", dropship),
             ):
-                if values and name not in changes:
+                if present and name not in changes:
                     changes.append(name)
-            if quantity is not None and "quantity" not in changes:
-                changes.append("quantity")
+            bare = _BARE_NUMBER.match(m.group("rest"))
+            if bare and "quantity" not in changes and (not changes or changes == ["quantity"]):
+                changes = ["quantity"]
             if changes:
-                return Intent.modify, changes
+                number = int(bare.group(1)) if bare and "quantity" in changes else None
+                return Intent.modify, changes, number
         if goods:
-            return Intent.search, []
+            return Intent.search, [], None
         if customization:
-            return Intent.customize, []
+            return Intent.customize, [], None
         if colors or sizes or materials:
             # "要红色的" with no goods named: a change to what is being chosen
-            return Intent.modify, [
-                n for n, v in (("colors", colors), ("sizes", sizes), ("materials", materials)) if v
-            ]
-        return Intent.unknown, []
+            named = (("colors", colors), ("sizes", sizes), ("materials", materials))
+            return Intent.modify, [n for n, v in named if v], None
+        return Intent.unknown, [], None
+
+    def _says_nothing_else(self, text: str, phrase: str) -> bool:
+        rest = text.replace(phrase, " ")
+        return all(
+            w in self.lexicon.stopwords or not any(ch.isalnum() for ch in w)
+            for w, _, _ in self.segment(rest)
+        )
 
 
-def _names_goods(keywords: list[str], phrase: str, category: str | None) -> bool:
-    return category is not None or any(k not in phrase for k in keywords)
+def _load_tokenizer(words: list[str], cache_dir: Path | None) -> jieba.Tokenizer:
+    """jieba with the lexicon words added, from a cache when this lexicon was seen before.
+
+    jieba caches its own dictionary's prefix table; the lexicon's words would still be added
+    one by one on every start. The finished table is cached too, keyed by the words, so a
+    restart with the same catalog loads one file.
+    """
+    jieba.setLogLevel(60)
+    tokenizer = jieba.Tokenizer()
+    cache: Path | None = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(
+            "\n".join([jieba.__version__, str(LEXICON_FREQ), *words]).encode()
+        ).hexdigest()[:16]
+        cache = cache_dir / f"jieba-lexicon-{digest}.marshal"
+        tokenizer.tmp_dir = str(cache_dir)
+        try:
+            with cache.open("rb") as f:
+                tokenizer.FREQ, tokenizer.total = marshal.load(f)
+            tokenizer.initialized = True
+            return tokenizer
+        except (OSError, ValueError, EOFError, TypeError):
+            pass  # no cache yet, or a broken one: build below
+    tokenizer.initialize()  # jieba's dictionary, from jieba's own cache file
+    for word in words:
+        tokenizer.add_word(word, LEXICON_FREQ)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".jieba-")
+            with os.fdopen(fd, "wb") as f:
+                marshal.dump((tokenizer.FREQ, tokenizer.total), f)
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a read-only data folder only costs start-up time
+    return tokenizer
 
 
 def _add(values: list[str], value: str) -> None:

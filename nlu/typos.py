@@ -4,10 +4,11 @@ Buyers type pinyin and pick the wrong character of the same sound. So the index 
 sound: every lexicon word of three or more Chinese characters is filed under the toneless
 pinyin of its characters, with the usual confusions folded (zh/z, ch/c, sh/s, n/l, -ng/-n).
 A stretch of the query is a candidate only when:
-- it is not itself a known word (lexicon or the segmenter's dictionary), and the segmenter
-  did not find a lexicon word overlapping it (known words are never "corrected");
+- it is not itself a known word (lexicon or the segmenter's dictionary), its edges do not cut
+  a word the segmenter found (保暖 in 充电保暖 stays whole), and any lexicon word it
+  overlaps lies wholly inside it and is left as it is (known words are never "corrected");
 - the index holds a word of the same length under the same folded sound, differing in
-  exactly one character;
+  exactly one character, and not a numeral for a numeral (十件套 is not 四件套);
 - rapidfuzz's similarity of the two tone-marked pinyin strings reaches ``MIN_CONFIDENCE``
   (a tone apart still passes; a different syllable does not).
 Candidates are looked up by key, never by scanning the lexicon.
@@ -28,7 +29,10 @@ MIN_LENGTH = 3
 MAX_LENGTH = 8
 
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
-_FOLD = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ng", "n"), ("l", "n"))
+# zh/z, ch/c, sh/s and n/l are what southern speakers' pinyin blurs; -ng/-n is left out:
+# it made 充电箱 (a real product) into 充电线
+_FOLD = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"))
+_NUMERALS = set("零〇一二两三四五六七八九十百千万")
 
 
 def _readings(ch: str) -> tuple[str, str] | None:
@@ -84,8 +88,18 @@ class TypoIndex:
     def _marked(text: str) -> str:
         return " ".join((_readings(ch) or (ch, ch))[0] for ch in text)
 
-    def find(self, text: str, protected: list[tuple[int, int]]) -> list[Fix]:
-        """Corrections for ``text``; ``protected`` spans (lexicon words found) are left alone."""
+    def find(
+        self,
+        text: str,
+        protected: list[tuple[int, int]],
+        words: list[tuple[int, int]] | None = None,
+    ) -> list[Fix]:
+        """Corrections for ``text``. ``protected``: spans of lexicon words found, never changed;
+        ``words``: spans of every word the segmenter found, which a window may not cut
+        (None: no segmentation known, any window may be tried)."""
+        every = range(len(text) + 1)
+        starts = every if words is None else {s for s, _ in words} | {len(text)}
+        ends = every if words is None else {e for _, e in words} | {0}
         fixes: list[Fix] = []
         for run in _HAN.finditer(text):
             start, stop = run.span()
@@ -93,7 +107,10 @@ class TypoIndex:
             for length in sorted(self.lengths, reverse=True):
                 for i in range(start, stop - length + 1):
                     j = i + length
-                    if any(i < b and a < j for a, b in protected):
+                    if i not in starts or j not in ends:
+                        continue  # the window would cut a word in two
+                    inside = [(a, b) for a, b in protected if i < b and a < j]
+                    if any(a < i or b > j for a, b in inside):
                         continue
                     if any(i < f.end and f.start < j for f in fixes):
                         continue
@@ -101,15 +118,23 @@ class TypoIndex:
                     candidates = self._by_sound.get(tuple(keys[i - start : j - start]))
                     if not candidates or self._is_known(window):
                         continue
-                    fix = self._best(window, candidates, i)
+                    fix = self._best(window, candidates, i, [(a - i, b - i) for a, b in inside])
                     if fix is not None:
                         fixes.append(fix)
         return sorted(fixes, key=lambda f: f.start)
 
-    def _best(self, window: str, candidates: list[str], start: int) -> Fix | None:
+    def _best(
+        self, window: str, candidates: list[str], start: int, keep: list[tuple[int, int]]
+    ) -> Fix | None:
         best: Fix | None = None
         for word in candidates:
-            if word == window or sum(a != b for a, b in zip(word, window, strict=True)) != 1:
+            diff = [k for k, (a, b) in enumerate(zip(word, window, strict=True)) if a != b]
+            if len(diff) != 1:
+                continue
+            k = diff[0]
+            if any(a <= k < b for a, b in keep):
+                continue  # the differing character belongs to a known word
+            if window[k] in _NUMERALS and word[k] in _NUMERALS:
                 continue
             score = fuzz.ratio(self._marked(window), self._marked(word))
             if score >= MIN_CONFIDENCE and (best is None or score > best.confidence):
