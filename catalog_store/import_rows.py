@@ -44,6 +44,7 @@ from catalog_store.catalog_format import (
 )
 from catalog_store.db import json_serializer
 from catalog_store.models import CustomizationOption, Factory, Money, Offer, PriceTier, Sku
+from nlu.normalize import normalize
 
 Kind = Literal["factory", "offer"]
 REPORT_TEXT_CHARS = 2000
@@ -88,7 +89,7 @@ def _safe_extra(record: dict[str, Any], known: frozenset[str]) -> dict[str, Any]
 
 # the columns an import stamps after the content hash is taken, so that the hash is of the
 # content alone and a re-import of the same content finds the same hash
-STAMPS = ("content_hash", "created_at", "updated_at")
+STAMPS = ("content_hash", "created_at", "updated_at", "title_tokens")
 _UNSTAMPED = dict.fromkeys(STAMPS)
 
 
@@ -233,10 +234,14 @@ class InsertPlan:
                 values[i] = proc(values[i])
         return values
 
-    def stamp(self, values: list[Any], digest: str, now: datetime) -> tuple[Any, ...]:
-        """Fill content_hash, created_at and updated_at into a parent row's parameters."""
-        for (i, proc), value in zip(self._stamps, (digest, now, now), strict=True):
-            values[i] = proc(value) if proc is not None else value
+    def stamp(
+        self, values: list[Any], digest: str, now: datetime, tokens: str | None = None
+    ) -> tuple[Any, ...]:
+        """Fill content_hash, created_at, updated_at (and an offer's title tokens, which
+        depend on the lexicon of the day, not on the content) into a parent row's values."""
+        stamps = (digest, now, now, tokens)
+        for (i, proc), value in zip(self._stamps, stamps, strict=False):
+            values[i] = proc(value) if proc is not None and value is not None else value
         return tuple(values)
 
 
@@ -292,6 +297,14 @@ def _text(data: bytes | None) -> str | None:
     return data[: REPORT_TEXT_CHARS * 4].decode("utf-8", "replace")[:REPORT_TEXT_CHARS].rstrip("\n")
 
 
+def title_tokens(title: str) -> str:
+    """The title as the query parser segments it (normalized, space-separated)."""
+    import nlu  # the parser is loaded once per process, on the first offer
+
+    parser = nlu.default_parser()
+    return " ".join(w for w, _, _ in parser.segment(normalize(title)))
+
+
 # stamps are still empty when the hash is taken, so every value here is plain JSON
 _DIGEST_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
@@ -325,7 +338,8 @@ def prepare_line(kind: Kind, url: str, now: datetime, line: InputLine) -> Prepar
     # the hash is of the values as stored, so 25 and 25.00, or an absent key and its default,
     # hash alike: importing the same catalog, or its own export, changes nothing
     digest = hashlib.blake2b(_DIGEST_JSON.encode(rows).encode(), digest_size=16).hexdigest()
-    rows[parent] = [plan.stamp(rows[parent][0], digest, now)]
+    tokens = title_tokens(record["title"]) if kind == "offer" else None
+    rows[parent] = [plan.stamp(rows[parent][0], digest, now, tokens)]
     return Prepared(line.number, record["id"], record.get("factory_id"), digest, rows)
 
 

@@ -153,6 +153,9 @@ class Offer(Base):
     shipping_fee: Mapped[Decimal | None] = mapped_column(Money)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # unknown keys; null: none
+    # the title segmented once, at import (space-separated, normalized): the search index
+    # reads these instead of segmenting every title again at start-up
+    title_tokens: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
