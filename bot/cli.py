@@ -8,6 +8,8 @@ Commands (``sourcing-bot --help`` lists them):
   catalog demo OUT [--offers N]     generate the deterministic demo catalog
   parse TEXT [--json]               what the query parser understands of TEXT
   parse --json --batch FILE         one query per line in, one JSON object per line out
+  search TEXT [--json] [--limit N]  search the catalog as a buyer would
+  search --json --batch FILE        one query per line in, one JSON result per line out
   demo                              set up the default store with the demo catalog, print stats
 
 Exit status: 0 on success, 1 when the input was refused (with the reasons on stderr),
@@ -38,10 +40,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import nlu
 from bot.settings import Settings, load_settings
 from catalog_store import db
+from catalog_store.catalog_format import BADGE_NAMES
 from catalog_store.catalog_source import CatalogSourceError
 from catalog_store.exporter import export_catalog
 from catalog_store.importer import ImportResult, import_catalog
 from catalog_store.lexicon_source import ensure_catalog_lexicon
+from catalog_store.search import SearchResult, SearchService
 from catalog_store.stats import catalog_stats
 from nlu import ParsedQuery, Parser
 
@@ -118,6 +122,9 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
     if args.partial and report is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         report = settings.data_dir / "import-reports" / f"rejected-{stamp}.jsonl"
+    # titles are segmented at import with the lexicon of the catalog already in the store
+    await ensure_catalog_lexicon(engine, settings.lexicon_path)
+    nlu.configure(settings.lexicon_path, settings.cache_dir)
     progress = _RichProgress("importing") if err.is_terminal and not args.quiet else None
     try:
         result = await import_catalog(
@@ -211,6 +218,52 @@ async def cmd_parse(settings: Settings, engine: AsyncEngine, args: argparse.Name
     return 0
 
 
+def _search_table(result: SearchResult) -> Table:
+    table = Table("#", "title", "unit price", "drop-ship", "MOQ", "city", "badges", "score")
+    for n, hit in enumerate(result.results, 1):
+        table.add_row(
+            str(n),
+            hit.title,
+            f"{hit.unit_price:.2f}",
+            "-" if hit.dropship_price is None else f"{hit.dropship_price:.2f}",
+            str(hit.moq),
+            hit.city,
+            ",".join(BADGE_NAMES.get(b, b) for b in hit.badges if b != "trust_pass"),
+            f"{hit.score:.2f}",
+        )
+    return table
+
+
+async def cmd_search(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    if (args.text is None) == (args.batch is None):
+        err.print("give either TEXT or --batch FILE", markup=False)
+        return 2
+    service = SearchService(engine, await load_parser(settings, engine))
+    await service.refresh()
+
+    def show(text: str) -> None:
+        result = service.search(text, limit=args.limit)
+        if args.json:
+            sys.stdout.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
+            return
+        found = (
+            f"{result.total} offers" if result.empty_reason is None else result.empty_reason.text
+        )
+        out.print(f"{text}  ({found})", markup=False)
+        if result.results:
+            out.print(_search_table(result))
+
+    if args.batch is None:
+        show(args.text)
+        return 0
+    # a CLI job reading its input file, not the bot's event loop
+    source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: ASYNC230, SIM115
+    with source:
+        for line in source:
+            show(line.rstrip("\n"))
+    return 0
+
+
 async def cmd_db_upgrade(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
     await db.migrate(engine)
     out.print("schema is up to date", markup=False)
@@ -290,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--json", action="store_true", help="the parsed query as JSON")
     parse.add_argument("--batch", help="a file of queries, one per line ('-': standard input)")
     parse.set_defaults(run=cmd_parse)
+
+    search = sub.add_parser("search", help="search the catalog")
+    search.add_argument("text", nargs="?", help="a query, as a buyer types it")
+    search.add_argument("--json", action="store_true", help="results as JSON")
+    search.add_argument("--limit", type=int, default=10, help="results per query (default 10)")
+    search.add_argument("--batch", help="a file of queries, one per line ('-': standard input)")
+    search.set_defaults(run=cmd_search)
 
     gen = cat_sub.add_parser("demo", help="generate the deterministic demo catalog into OUT")
     gen.add_argument("out")

@@ -1,0 +1,559 @@
+"""Catalog search: an in-memory index over the store, hard constraints, ranking.
+
+How a query is answered:
+
+1. **Parse** with ``nlu`` (typos fixed, slots read).
+2. **Retrieve** candidates: when the parser recognized a leaf category, that leaf's offers
+   (so 裙子 and 长裙 find dresses whatever their titles say, and a 连衣裙收纳袋 is not a
+   dress); otherwise every offer whose stored title tokens, seller keywords or leaf name
+   contain a query keyword, from an inverted index. No scan of all offers; a query with
+   constraints but no goods words starts from all offers.
+3. **Constrain**, over *all* candidates before any cut: price bounds by the contract's
+   rule (the drop-ship price when drop-ship is asked, the price at the asked quantity when
+   one is given, else the MOQ unit price), drop-ship offered, a color or size in stock, a
+   customization kind offered, region (city or industrial belt), badges. Nothing is traded
+   for text similarity. When the constraints leave nothing, ``empty_reason`` names the one
+   that emptied the list and the nearest relaxation (50元以内没有，最低58.00元).
+4. **Rank** (documented formula, ``score``)::
+
+       text     = 0.6 · idf-weighted share of query keywords in the offer's tokens
+                + 0.4 · rapidfuzz token_set_ratio(keywords, title) / 100   (top 200 only)
+       category = 1.0 when the offer's leaf is the recognized category, else 0
+       attrs    = 0.2 · share of named materials the offer's 材质 has
+       quality  = 0.30 · super_factory + 0.10 · power_merchant + 0.20 · pickup_48h_rate
+                + 0.15 · rating / 5 + 0.15 · log(1 + sales_30d) / log(1 + max sales)
+                + 0.10 · repurchase_rate
+       score    = text + category + attrs + 0.5 · quality
+
+   The category term makes a dress outrank a 连衣裙收纳袋 (a storage bag whose title says
+   连衣裙); quality orders offers that match equally well.
+
+The index is built once from the store and rebuilt by ``SearchService.refresh`` when a
+newer import exists. No Telegram here; result texts are data for the handlers to render.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from catalog_store.catalog_format import BADGE_NAMES
+from catalog_store.models import (
+    CatalogImport,
+    CustomizationOption,
+    Factory,
+    Offer,
+    PriceTier,
+    Sku,
+)
+from nlu import Intent, ParsedQuery, Parser, default_parser
+from nlu.normalize import normalize
+
+RERANK = 200  # candidates that get the rapidfuzz score
+MAX_TIERS = 6  # price tiers kept per offer in the index (the contract allows more; rare)
+_NO_PRICE = np.iinfo(np.int64).max
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Hit:
+    offer_id: str
+    title: str
+    score: float
+    unit_price: Decimal  # by the contract's rule for this query
+    dropship_price: Decimal | None
+    moq: int
+    factory_id: str
+    factory_name: str
+    city: str
+    badges: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "offer_id": self.offer_id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "unit_price": f"{self.unit_price:.2f}",
+            "dropship_price": None if self.dropship_price is None else f"{self.dropship_price:.2f}",
+            "moq": self.moq,
+            "factory_id": self.factory_id,
+            "factory_name": self.factory_name,
+            "city": self.city,
+            "badges": list(self.badges),
+        }
+
+
+@dataclass(frozen=True)
+class EmptyReason:
+    """Which constraint emptied the result, and the nearest thing that exists."""
+
+    constraint: str  # keywords, dropship, price_max, price_min, colors, sizes, customization,
+    # region, badges, intent
+    text: str  # in Chinese, for the CLI and as the handlers' default
+    nearest: str | None = None
+
+
+@dataclass
+class SearchResult:
+    query: ParsedQuery
+    results: list[Hit] = field(default_factory=list)
+    total: int = 0  # offers that meet every constraint
+    empty_reason: EmptyReason | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query.as_json(),
+            "results": [h.as_json() for h in self.results],
+            "total": self.total,
+            "empty_reason": None if self.empty_reason is None else self.empty_reason.text,
+        }
+
+
+def _fen(value: Decimal | None) -> int:
+    return _NO_PRICE if value is None else int(value * 100)
+
+
+def _yuan(fen: int) -> Decimal:
+    return (Decimal(int(fen)) / 100).quantize(_CENT)
+
+
+class SearchIndex:
+    """Everything search needs, in memory: column arrays per offer and inverted lists."""
+
+    def __init__(self) -> None:
+        self.import_id: int | None = None
+        self.ids: list[str] = []
+        self.titles: list[str] = []
+        self.norm_titles: list[str] = []
+        self.factory_ids: list[str] = []
+        self.factories: dict[str, tuple[str, str, str | None, list[str]]] = {}
+        self.postings: dict[str, np.ndarray] = {}
+        self.idf: dict[str, float] = {}
+        self.leaf_of: np.ndarray = np.zeros(0, np.int32)
+        self.leaves: dict[str, int] = {}
+        self.leaf_rows: list[np.ndarray] = []  # offers of each leaf, by leaf number
+        self.moq: np.ndarray = np.zeros(0, np.int64)
+        self.tier_q: np.ndarray = np.zeros((0, MAX_TIERS), np.int64)
+        self.tier_p: np.ndarray = np.zeros((0, MAX_TIERS), np.int64)
+        self.dropship: np.ndarray = np.zeros(0, bool)
+        self.dropship_p: np.ndarray = np.zeros(0, np.int64)
+        self.quality: np.ndarray = np.zeros(0, np.float64)
+        self.materials: list[str] = []
+        self.colors: dict[str, np.ndarray] = {}
+        self.sizes: dict[str, np.ndarray] = {}
+        self.kinds: dict[str, np.ndarray] = {}
+        self.cities: dict[str, np.ndarray] = {}
+        self.belts: dict[str, np.ndarray] = {}
+        self.badges: dict[str, np.ndarray] = {}
+        self.city_of: list[str] = []
+        self._factory_quality: dict[str, tuple[float, float]] = {}
+        self.parser: Parser | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # --- building ----------------------------------------------------------------------------
+
+    @classmethod
+    async def build(cls, engine: AsyncEngine, parser: Parser | None = None) -> SearchIndex:
+        """Read the store once (one query per table) and build the index."""
+        index = cls()
+        index.parser = parser
+        async with engine.connect() as conn:
+            index.import_id = (
+                await conn.execute(select(func.max(CatalogImport.id)))
+            ).scalar_one_or_none()
+            for fid, name, city, belt, badges, pickup, rating in await conn.execute(
+                select(
+                    Factory.id,
+                    Factory.name,
+                    Factory.city,
+                    Factory.industrial_belt,
+                    Factory.badges,
+                    Factory.pickup_48h_rate,
+                    Factory.rating,
+                )
+            ):
+                index.factories[fid] = (name, city, belt, list(badges or []))
+                index._factory_quality[fid] = (pickup or 0.0, rating or 0.0)
+            rows = (
+                await conn.execute(
+                    select(
+                        Offer.id,
+                        Offer.title,
+                        Offer.title_tokens,
+                        Offer.keywords,
+                        Offer.category_leaf,
+                        Offer.attributes,
+                        Offer.factory_id,
+                        Offer.moq,
+                        Offer.dropship_supported,
+                        Offer.dropship_price,
+                        Offer.sales_30d,
+                        Offer.repurchase_rate,
+                    )
+                    .where(Offer.active)
+                    .order_by(Offer.id)
+                )
+            ).all()
+            position = {r.id: i for i, r in enumerate(rows)}
+            tiers = await conn.execute(
+                select(PriceTier.offer_id, PriceTier.min_qty, PriceTier.price).order_by(
+                    PriceTier.offer_id, PriceTier.min_qty
+                )
+            )
+            tier_rows = tiers.all()
+            sku_rows = (
+                await conn.execute(select(Sku.offer_id, Sku.color, Sku.size).where(Sku.stock > 0))
+            ).all()
+            kind_rows = (
+                await conn.execute(
+                    select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
+                )
+            ).all()
+        index._fill(rows, position, tier_rows, sku_rows, kind_rows, parser)
+        return index
+
+    def _fill(
+        self,
+        rows: list[Any],
+        position: dict[str, int],
+        tier_rows: list[Any],
+        sku_rows: list[Any],
+        kind_rows: list[Any],
+        parser: Parser | None,
+    ) -> None:
+        n = len(rows)
+        postings: dict[str, list[int]] = defaultdict(list)
+        leaf_of = np.zeros(n, np.int32)
+        moq = np.zeros(n, np.int64)
+        dropship = np.zeros(n, bool)
+        dropship_p = np.full(n, _NO_PRICE, np.int64)
+        sales = np.zeros(n, np.float64)
+        repurchase = np.zeros(n, np.float64)
+        for i, r in enumerate(rows):
+            self.ids.append(r.id)
+            self.titles.append(r.title)
+            self.factory_ids.append(r.factory_id)
+            leaf = r.category_leaf
+            leaf_of[i] = self.leaves.setdefault(leaf, len(self.leaves))
+            tokens = (
+                r.title_tokens.split()
+                if r.title_tokens is not None
+                else [w for w, _, _ in (parser.segment(normalize(r.title)) if parser else [])]
+            )
+            self.norm_titles.append(" ".join(tokens))
+            words = set(tokens)
+            words.update(normalize(k) for k in r.keywords or ())
+            words.add(normalize(leaf))
+            for word in words:
+                postings[word].append(i)
+            self.materials.append(str((r.attributes or {}).get("材质", "")).lower())
+            moq[i] = r.moq
+            dropship[i] = r.dropship_supported
+            if r.dropship_supported and r.dropship_price is not None:
+                dropship_p[i] = _fen(r.dropship_price)
+            sales[i] = r.sales_30d or 0
+            repurchase[i] = r.repurchase_rate or 0.0
+        self.leaf_of, self.moq, self.dropship, self.dropship_p = leaf_of, moq, dropship, dropship_p
+        order = np.argsort(leaf_of, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(leaf_of[order], np.arange(len(self.leaves) + 1))
+        self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
+        self.postings = {w: np.asarray(ids, np.int32) for w, ids in postings.items()}
+        self.idf = {w: math.log(1 + n / len(ids)) for w, ids in postings.items()}
+
+        self.tier_q = np.full((n, MAX_TIERS), np.iinfo(np.int64).max, np.int64)
+        self.tier_p = np.full((n, MAX_TIERS), _NO_PRICE, np.int64)
+        filled = np.zeros(n, np.int32)
+        for offer_id, min_qty, price in tier_rows:
+            i = position.get(offer_id)
+            if i is None or filled[i] >= MAX_TIERS:
+                continue
+            self.tier_q[i, filled[i]] = min_qty
+            self.tier_p[i, filled[i]] = _fen(price)
+            filled[i] += 1
+
+        colors: dict[str, set[int]] = defaultdict(set)
+        sizes: dict[str, set[int]] = defaultdict(set)
+        for offer_id, color, size in sku_rows:
+            i = position.get(offer_id)
+            if i is None:
+                continue
+            if color:
+                colors[color].add(i)
+            if size:
+                sizes[size.lower()].add(i)
+        kinds: dict[str, set[int]] = defaultdict(set)
+        for offer_id, kind in kind_rows:
+            if (i := position.get(offer_id)) is not None:
+                kinds[kind].add(i)
+        self.colors = {k: np.fromiter(sorted(v), np.int32) for k, v in colors.items()}
+        self.sizes = {k: np.fromiter(sorted(v), np.int32) for k, v in sizes.items()}
+        self.kinds = {k: np.fromiter(sorted(v), np.int32) for k, v in kinds.items()}
+
+        cities: dict[str, list[int]] = defaultdict(list)
+        belts: dict[str, list[int]] = defaultdict(list)
+        badges: dict[str, list[int]] = defaultdict(list)
+        super_f = np.zeros(n, np.float64)
+        power = np.zeros(n, np.float64)
+        pickup = np.zeros(n, np.float64)
+        rating = np.zeros(n, np.float64)
+        for i, fid in enumerate(self.factory_ids):
+            _, city, belt, factory_badges = self.factories[fid]
+            self.city_of.append(city)
+            cities[city].append(i)
+            if belt:
+                belts[belt].append(i)
+            for badge in factory_badges:
+                badges[badge].append(i)
+            super_f[i] = "super_factory" in factory_badges
+            power[i] = "power_merchant" in factory_badges
+            pickup[i], rating[i] = self._factory_quality[fid]
+        self.cities = {k: np.asarray(v, np.int32) for k, v in cities.items()}
+        self.belts = {k: np.asarray(v, np.int32) for k, v in belts.items()}
+        self.badges = {k: np.asarray(v, np.int32) for k, v in badges.items()}
+        max_sales = math.log1p(sales.max()) if n and sales.max() > 0 else 1.0
+        self.quality = (
+            0.30 * super_f
+            + 0.10 * power
+            + 0.20 * pickup
+            + 0.15 * rating / 5
+            + 0.15 * np.log1p(sales) / max_sales
+            + 0.10 * repurchase
+        )
+
+    # --- prices ------------------------------------------------------------------------------
+
+    def price_fen(self, rows: np.ndarray, query: ParsedQuery) -> np.ndarray:
+        """Unit price in fen by the contract's rule for this query, for each row."""
+        if query.dropship:
+            return self.dropship_p[rows]
+        if query.quantity is not None:
+            q = query.quantity
+            tq, tp = self.tier_q[rows], self.tier_p[rows]
+            last = (tq <= q).sum(axis=1) - 1  # the last tier whose min_qty <= q
+            price = tp[np.arange(len(rows)), np.maximum(last, 0)]
+            return np.where(last >= 0, price, _NO_PRICE)  # below MOQ: no price
+        return self.tier_p[rows, 0]
+
+    # --- searching ---------------------------------------------------------------------------
+
+    def search(self, query: str | ParsedQuery, limit: int = 10, offset: int = 0) -> SearchResult:
+        """Search with a parsed query, or with text parsed by the index's parser."""
+        if isinstance(query, str):
+            query = (self.parser or default_parser()).parse(query)
+        result = SearchResult(query=query)
+        if query.intent not in (Intent.search, Intent.customize):
+            result.empty_reason = EmptyReason("intent", f"这不是找货的问题（{query.intent.value}）")
+            return result
+        rows, terms = self._candidates(query)
+        if rows is None:
+            rows = np.arange(len(self.ids), dtype=np.int32)
+        if len(rows) == 0:
+            words = "、".join(query.keywords) or query.normalized
+            result.empty_reason = EmptyReason("keywords", f"没有找到与“{words}”相关的货")
+            return result
+        rows, reason = self._constrain(rows, query)
+        if reason is not None:
+            result.empty_reason = reason
+            return result
+        result.total = len(rows)
+        scores = self._score(rows, query, terms)
+        order = np.argsort(-scores, kind="stable")
+        top = rows[order[:RERANK]]
+        top_scores = scores[order[:RERANK]]
+        if query.keywords:
+            text = " ".join(query.keywords)
+            fuzzy = np.array(
+                [fuzz.token_set_ratio(text, self.norm_titles[i]) / 100 for i in top], np.float64
+            )
+            top_scores = top_scores + 0.4 * fuzzy
+            reorder = np.argsort(-top_scores, kind="stable")
+            top, top_scores = top[reorder], top_scores[reorder]
+        prices = self.price_fen(top, query)
+        for i, score, price in list(zip(top, top_scores, prices, strict=True))[
+            offset : offset + limit
+        ]:
+            fid = self.factory_ids[i]
+            name, city, _, badges = self.factories[fid]
+            result.results.append(
+                Hit(
+                    offer_id=self.ids[i],
+                    title=self.titles[i],
+                    score=float(score),
+                    unit_price=_yuan(price),
+                    dropship_price=None
+                    if self.dropship_p[i] == _NO_PRICE
+                    else _yuan(self.dropship_p[i]),
+                    moq=int(self.moq[i]),
+                    factory_id=fid,
+                    factory_name=name,
+                    city=city,
+                    badges=list(badges),
+                )
+            )
+        return result
+
+    def _candidates(self, query: ParsedQuery) -> tuple[np.ndarray | None, list[str]]:
+        """The recognized category's offers, else offers sharing a keyword; None when the
+        query names no goods at all (constraints alone then pick from every offer)."""
+        terms = [k for k in query.keywords if k in self.postings]
+        if query.category is not None and query.category in self.leaves:
+            # the goods asked for, whatever their titles call them; other goods that only
+            # mention the word (连衣裙收纳袋) are not what was asked for
+            return self.leaf_rows[self.leaves[query.category]], terms
+        lists = [self.postings[t] for t in terms]
+        if not lists:
+            return (
+                None if not query.keywords and query.category is None else np.zeros(0, np.int32)
+            ), []
+        return np.unique(np.concatenate(lists)), terms
+
+    def _constrain(
+        self, rows: np.ndarray, query: ParsedQuery
+    ) -> tuple[np.ndarray, EmptyReason | None]:
+        """Apply every hard constraint in turn; the first that empties the list is named."""
+        checks: list[tuple[str, Any]] = []
+        if query.dropship:
+            checks.append(("dropship", lambda r: self.dropship[r]))
+        if query.quantity is not None and not query.dropship:
+            checks.append(("quantity", lambda r: self.moq[r] <= query.quantity))
+        if query.price_max is not None:
+            cap = _fen(query.price_max)
+            checks.append(("price_max", lambda r: self.price_fen(r, query) <= cap))
+        if query.price_min is not None:
+            floor = _fen(query.price_min)
+            checks.append(
+                (
+                    "price_min",
+                    lambda r: (
+                        (self.price_fen(r, query) >= floor)
+                        & (self.price_fen(r, query) != _NO_PRICE)
+                    ),
+                )
+            )
+        for color in query.colors:
+            checks.append(("colors", self._member(self.colors.get(color))))
+        for size in query.sizes:
+            checks.append(("sizes", self._member(self.sizes.get(size.lower()))))
+        for kind in query.customization:
+            checks.append(("customization", self._member(self.kinds.get(kind))))
+        if query.region is not None:
+            in_region = self._region_rows(query.region)
+            checks.append(("region", self._member(in_region)))
+        for badge in query.badges:
+            checks.append(("badges", self._member(self.badges.get(badge))))
+        for name, check in checks:
+            kept = rows[check(rows)]
+            if len(kept) == 0:
+                return kept, self._explain(name, rows, query)
+            rows = kept
+        return rows, None
+
+    def _region_rows(self, region: str) -> np.ndarray:
+        lists = [self.cities[region]] if region in self.cities else []
+        lists += [ids for belt, ids in self.belts.items() if belt.startswith(region)]
+        return np.unique(np.concatenate(lists)) if lists else np.zeros(0, np.int32)
+
+    @staticmethod
+    def _member(allowed: np.ndarray | None) -> Any:
+        if allowed is None or len(allowed) == 0:
+            return lambda r: np.zeros(len(r), bool)
+        return lambda r: np.isin(r, allowed, assume_unique=False)
+
+    def _explain(self, name: str, rows: np.ndarray, query: ParsedQuery) -> EmptyReason:
+        """Why nothing is left, with the nearest thing the other constraints allow."""
+        if name == "dropship":
+            return EmptyReason(
+                name, "这些货都不支持一件代发，只能批发", f"{int(self.moq[rows].min())}件起批"
+            )
+        if name == "quantity":
+            least = int(self.moq[rows].min())
+            return EmptyReason(
+                name, f"{query.quantity}件达不到起批量，最少{least}件起批", str(least)
+            )
+        prices = self.price_fen(rows, query)
+        prices = prices[prices != _NO_PRICE]
+        if name == "price_max":
+            if len(prices) == 0:
+                return EmptyReason(name, f"{query.price_max}元以内没有")
+            lowest = _yuan(prices.min())
+            return EmptyReason(name, f"{query.price_max}元以内没有，最低{lowest}元", str(lowest))
+        if name == "price_min":
+            if len(prices) == 0:
+                return EmptyReason(name, f"{query.price_min}元以上没有")
+            highest = _yuan(prices.max())
+            return EmptyReason(name, f"{query.price_min}元以上没有，最高{highest}元", str(highest))
+        if name in ("colors", "sizes"):
+            table = self.colors if name == "colors" else self.sizes
+            have = sorted(
+                (k for k, ids in table.items() if np.isin(rows, ids).any()),
+                key=lambda k: -int(np.isin(rows, table[k]).sum()),
+            )[:5]
+            asked = "、".join(query.colors if name == "colors" else query.sizes)
+            return EmptyReason(
+                name,
+                f"没有{asked}有货的，有货的有：{'、'.join(have) or '无'}",
+                "、".join(have) or None,
+            )
+        if name == "customization":
+            return EmptyReason(name, f"这些货都不提供{'、'.join(query.customization)}定制")
+        if name == "region":
+            counts: dict[str, int] = defaultdict(int)
+            for i in rows:
+                counts[self.city_of[i]] += 1
+            best = sorted(counts, key=lambda c: -counts[c])[:3]
+            return EmptyReason(
+                name, f"{query.region}没有这类货，货源在：{'、'.join(best)}", "、".join(best)
+            )
+        named = "、".join(BADGE_NAMES.get(b, b) for b in query.badges)
+        return EmptyReason(name, f"没有{named}供应，其他工厂有{len(rows)}个", str(len(rows)))
+
+    def _score(self, rows: np.ndarray, query: ParsedQuery, terms: list[str]) -> np.ndarray:
+        scores = 0.5 * self.quality[rows]
+        total_idf = sum(self.idf.get(k, math.log(1 + len(self.ids))) for k in query.keywords)
+        if terms and total_idf > 0:
+            matched = np.zeros(len(rows), np.float64)
+            for term in terms:
+                matched += self.idf[term] * np.isin(rows, self.postings[term])
+            scores += 0.6 * matched / total_idf
+        if query.category is not None and query.category in self.leaves:
+            scores += 1.0 * (self.leaf_of[rows] == self.leaves[query.category])
+        if query.materials:
+            has = np.array(
+                [sum(m.lower() in self.materials[i] for m in query.materials) for i in rows],
+                np.float64,
+            )
+            scores += 0.2 * has / len(query.materials)
+        return scores
+
+
+class SearchService:
+    """The parser and the index together; rebuilt when the store has a newer import."""
+
+    def __init__(self, engine: AsyncEngine, parser: Parser) -> None:
+        self.engine = engine
+        self.parser = parser
+        self.index: SearchIndex | None = None
+
+    async def refresh(self) -> bool:
+        """Build the index if there is none or the catalog changed since; True if rebuilt."""
+        async with self.engine.connect() as conn:
+            latest = (await conn.execute(select(func.max(CatalogImport.id)))).scalar_one_or_none()
+        if self.index is not None and self.index.import_id == latest:
+            return False
+        self.index = await SearchIndex.build(self.engine, self.parser)
+        return True
+
+    def search(self, text: str, limit: int = 10, offset: int = 0) -> SearchResult:
+        if self.index is None:
+            raise RuntimeError("call refresh() first")
+        return self.index.search(self.parser.parse(text), limit=limit, offset=offset)
