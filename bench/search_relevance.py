@@ -624,6 +624,13 @@ def report_rules(runs: list[CatalogRun], queries: list[Query]) -> None:
     print("queries per bucket: " + ", ".join(f"{b} {per_bucket[b]}" for b in BUCKETS))
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -646,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         queries = [q for q in queries if q.bucket == args.bucket]
     per_bucket = Counter(q.bucket for q in queries)
     print(
-        f"{len(queries)} queries from {args.queries.relative_to(ROOT)}: "
+        f"{len(queries)} queries from {_shown(args.queries)}: "
         + ", ".join(f"{b} {per_bucket[b]}" for b in BUCKETS if per_bucket[b])
     )
     runs: list[CatalogRun] = []
