@@ -51,6 +51,7 @@ from nlu import ParsedQuery, Parser
 
 MAX_ERRORS_SHOWN = 50
 DEMO_OFFERS = 10_000
+DEMO_QUERIES = ("连衣群 一件带发 60元以内", "義烏 髮夾 超级工厂")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -286,11 +287,17 @@ async def cmd_demo(settings: Settings, engine: AsyncEngine, args: argparse.Names
     if not (folder / "offers.jsonl").is_file():
         out.print(f"generating the demo catalog ({DEMO_OFFERS} offers) in {folder}", markup=False)
         generate(folder, offers=DEMO_OFFERS)
-    args.path, args.partial, args.report = folder, False, None
+    args.path, args.partial, args.report, args.workers = folder, False, None, 0
     status = await cmd_import(settings, engine, args)
     if status:
         return status
-    return await cmd_stats(settings, engine, args)
+    status = await cmd_stats(settings, engine, args)
+    # what a buyer sees: two searches as they would type them
+    args.batch, args.json, args.limit = None, False, 3
+    for text in DEMO_QUERIES:
+        args.text = text
+        await cmd_search(settings, engine, args)
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
