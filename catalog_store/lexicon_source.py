@@ -66,7 +66,8 @@ async def build_catalog_lexicon(engine: AsyncEngine) -> dict[str, Any]:
         sizes = {
             s: s
             for (s,) in await conn.execute(select(Sku.size).where(Sku.size.is_not(None)).distinct())
-            if s and len(s) <= MAX_WORD_CHARS
+            # numeric sizes (36, 40) would read every number as a size; "38码" is read by rule
+            if s and len(s) <= MAX_WORD_CHARS and not s.replace(".", "").isdigit()
         }
         regions: dict[str, str] = {}
         for city, belt in await conn.execute(

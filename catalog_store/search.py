@@ -16,14 +16,15 @@ How a query is answered:
    that emptied the list and the nearest relaxation (50元以内没有，最低58.00元).
 4. **Rank** (documented formula, ``score``)::
 
-       text     = 0.6 · idf-weighted share of query keywords in the offer's tokens
+       text     = 1.0 · idf-weighted share of query keywords in the offer's words (title
+                       tokens, seller keywords, leaf and top category, attribute values)
                 + 0.4 · rapidfuzz token_set_ratio(keywords, title) / 100   (top 200 only)
        category = 1.0 when the offer's leaf is the recognized category, else 0
        attrs    = 0.2 · share of named materials the offer's 材质 has
        quality  = 0.30 · super_factory + 0.10 · power_merchant + 0.20 · pickup_48h_rate
                 + 0.15 · rating / 5 + 0.15 · log(1 + sales_30d) / log(1 + max sales)
                 + 0.10 · repurchase_rate
-       score    = text + category + attrs + 0.5 · quality
+       score    = text + category + attrs + 0.3 · quality
 
    The category term makes a dress outrank a 连衣裙收纳袋 (a storage bag whose title says
    连衣裙); quality orders offers that match equally well.
@@ -192,6 +193,7 @@ class SearchIndex:
                         Offer.title_tokens,
                         Offer.keywords,
                         Offer.category_leaf,
+                        Offer.category,
                         Offer.attributes,
                         Offer.factory_id,
                         Offer.moq,
@@ -254,6 +256,9 @@ class SearchIndex:
             words = set(tokens)
             words.update(normalize(k) for k in r.keywords or ())
             words.add(normalize(leaf))
+            words.add(normalize(r.category[0]))  # the top level: 童装, 箱包, 玩具
+            # structured attributes count as words of the offer: V领, 头层牛皮, ins风
+            words.update(normalize(str(v)) for v in (r.attributes or {}).values())
             for word in words:
                 postings[word].append(i)
             self.materials.append(str((r.attributes or {}).get("材质", "")).lower())
@@ -518,13 +523,13 @@ class SearchIndex:
         return EmptyReason(name, f"没有{named}供应，其他工厂有{len(rows)}个", str(len(rows)))
 
     def _score(self, rows: np.ndarray, query: ParsedQuery, terms: list[str]) -> np.ndarray:
-        scores = 0.5 * self.quality[rows]
+        scores = 0.3 * self.quality[rows]
         total_idf = sum(self.idf.get(k, math.log(1 + len(self.ids))) for k in query.keywords)
         if terms and total_idf > 0:
             matched = np.zeros(len(rows), np.float64)
             for term in terms:
                 matched += self.idf[term] * np.isin(rows, self.postings[term])
-            scores += 0.6 * matched / total_idf
+            scores += 1.0 * matched / total_idf
         if query.category is not None and query.category in self.leaves:
             scores += 1.0 * (self.leaf_of[rows] == self.leaves[query.category])
         if query.materials:

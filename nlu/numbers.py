@@ -33,6 +33,8 @@ _RANGE = re.compile(
     rf"{_FREE}¥?\s*{_NUM}\s*{MONEY_UNIT}?\s*(?:到|至|-|~|—)\s*¥?\s*{_NUM}\s*{MONEY_UNIT}"
     rf"|¥\s*{_NUM}\s*(?:到|至|-|~)\s*¥?\s*{_NUM}"
     rf"|(?:价格|价位|预算)\s*{_NUM}\s*(?:到|至|-|~)\s*{_NUM}"
+    # "30到60" with no unit, standing alone, is a budget (14-186 stays a model number)
+    rf"|{_FREE}{_NUM}\s*(?:到|至|~)\s*{_NUM}(?![\d.a-z%]|\s*(?:码|cm|mm|ml|g|kg|岁|寸|件|个|双|条|套))"
 )
 _MAX_PREFIX = re.compile(
     rf"(?:不超过|不高于|不要超过|低于|少于|最多|小于|不到|预算|<=?|≤|under|below)\s*¥?\s*{_NUM}"
@@ -49,7 +51,7 @@ _KUAI_JIAO = re.compile(rf"{_FREE}(\d+)\s*块\s*(\d)(?![\d{QTY_UNITS}])")
 _JIAO = re.compile(rf"{_FREE}(\d)\s*(?:毛钱|角钱|角|毛(?![巾衣绒线毯呢料领球笔刷皮]))")
 _DOZEN = re.compile(rf"{_FREE}(\d+)\s*打")
 _QTY = re.compile(rf"{_FREE}(\d+)\s*([{QTY_UNITS}])(?!套)(?:\s*(?:起批|起订|起|以上))?")
-_SIZE_MA = re.compile(rf"{_FREE}(\d{{2}}(?:\.5)?)\s*码")
+_SIZE_MA = re.compile(rf"{_FREE}(?:(\d{{2}})\s*(?:到|至|-|~)\s*)?(\d{{2}}(?:\.5)?)\s*码")
 
 MAX_QUANTITY = 10_000_000
 MAX_PRICE = Decimal("100000000")
@@ -177,7 +179,7 @@ def read_numbers(text: str, protected: Iterable[str] = ()) -> tuple[str, Numbers
             take(m)
     for m in _SIZE_MA.finditer(view):
         if free(m):
-            found.sizes.append(m.group(1))
+            found.sizes.extend(s for s in m.groups() if s is not None)  # 30到40码: both ends
             take(m)
     found.spans = sorted(taken)
     return view, found

@@ -57,7 +57,9 @@ class Parser:
         self._numeral_words = [w for w in self._kinds if re.search(r"[一二两三四五六七八九十]", w)]
         freq = self._tokenizer.FREQ
         self._typos = TypoIndex(
-            self._kinds, is_known=lambda w: w in self._kinds or freq.get(w, 0) > 0
+            self._kinds,
+            is_known=lambda w: w in self._kinds or freq.get(w, 0) > 0,
+            short_words=lexicon.categories,
         )
 
     # --- segmentation ----------------------------------------------------------------------
@@ -175,6 +177,7 @@ class Parser:
             customization,
             numbers.quantity,
             dropship,
+            supply=region is not None or bool(badges),
         )
         quantity = numbers.quantity if numbers.quantity is not None else bare_quantity
         if intent not in (Intent.search, Intent.customize):
@@ -229,6 +232,7 @@ class Parser:
         customization: list[str],
         quantity: int | None,
         dropship: bool,
+        supply: bool = False,
     ) -> tuple[Intent, list[str], int | None]:
         """(intent, the slots a ``modify`` changes, a bare number that a modify gives)."""
         goods = category is not None or bool(keywords)
@@ -266,6 +270,8 @@ class Parser:
             return Intent.search, [], None
         if customization:
             return Intent.customize, [], None
+        if supply:
+            return Intent.search, [], None  # "义乌 超级工厂", "织里童装": where to buy, a search
         if colors or sizes or materials:
             # "要红色的" with no goods named: a change to what is being chosen
             named = (("colors", colors), ("sizes", sizes), ("materials", materials))

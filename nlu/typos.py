@@ -24,8 +24,12 @@ from dataclasses import dataclass
 from pypinyin.pinyin_dict import pinyin_dict
 from rapidfuzz import fuzz
 
-MIN_CONFIDENCE = 85.0  # pinned by tests/test_nlu_typos.py
+MIN_CONFIDENCE = 85.0  # pinned by tests/test_nlu_properties.py
 MIN_LENGTH = 3
+# two-character goods words (卫衣, 项链, 婚纱) are corrected only from an exact homophone,
+# tones and all (卫依 → 卫衣, 项练 → 项链): a near sound is too weak a clue at that length
+SHORT_LENGTH = 2
+SHORT_CONFIDENCE = 100.0
 MAX_LENGTH = 8
 
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
@@ -59,19 +63,29 @@ class Fix:
 
 
 class TypoIndex:
-    def __init__(self, words: Iterable[str], is_known: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        words: Iterable[str],
+        is_known: Callable[[str], bool],
+        short_words: Iterable[str] = (),
+    ) -> None:
         """``words``: lexicon words to correct towards; ``is_known``: whether a string is a
-        word in its own right (the lexicon or the segmenter's dictionary)."""
+        word in its own right (the lexicon or the segmenter's dictionary); ``short_words``:
+        two-character words that may be corrected towards (goods names)."""
         self._by_sound: dict[tuple[str, ...], list[str]] = {}
         self._is_known = is_known
         self.lengths: set[int] = set()
-        for word in words:
-            if not (MIN_LENGTH <= len(word) <= MAX_LENGTH) or not _HAN.fullmatch(word):
+        short = {w for w in short_words if len(w) == SHORT_LENGTH}
+        for word in [*words, *short]:
+            if not (MIN_LENGTH <= len(word) <= MAX_LENGTH or word in short):
+                continue
+            if not _HAN.fullmatch(word):
                 continue
             key = self.key(word)
             if key is None:
                 continue
-            self._by_sound.setdefault(key, []).append(word)
+            if word not in self._by_sound.get(key, ()):
+                self._by_sound.setdefault(key, []).append(word)
             self.lengths.add(len(word))
 
     @staticmethod
@@ -137,6 +151,7 @@ class TypoIndex:
             if window[k] in _NUMERALS and word[k] in _NUMERALS:
                 continue
             score = fuzz.ratio(self._marked(window), self._marked(word))
-            if score >= MIN_CONFIDENCE and (best is None or score > best.confidence):
+            needed = SHORT_CONFIDENCE if len(word) == SHORT_LENGTH else MIN_CONFIDENCE
+            if score >= needed and (best is None or score > best.confidence):
                 best = Fix(start, start + len(window), window, word, score)
         return best

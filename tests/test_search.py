@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.cli import main
 from catalog_store.importer import import_catalog
 from catalog_store.search import SearchIndex, SearchService
-from nlu import Parser, default_parser
+from nlu import Parser
+from nlu.lexicon import load_lexicon
 from tests.catalog_samples import write_catalog
 
 FACTORIES = [
@@ -167,8 +169,11 @@ async def index(engine: AsyncEngine, tmp_path: Path) -> SearchIndex:
     return await SearchIndex.build(engine, _parser())
 
 
+@functools.cache
 def _parser() -> Parser:
-    return default_parser()  # seeds: 连衣裙, T恤, 手机壳, 收纳袋 … are known goods words
+    # seeds only (连衣裙, T恤, 手机壳, 收纳袋 … are known goods words), and not the process's
+    # default parser, which other tests reconfigure with their own catalogs
+    return Parser(load_lexicon(None))
 
 
 def ids(index: SearchIndex, text: str, limit: int = 10) -> list[str]:
