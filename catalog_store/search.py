@@ -20,7 +20,7 @@ How a query is answered:
                        tokens, seller keywords, leaf and top category, attribute values)
                 + 0.4 · rapidfuzz token_set_ratio(keywords, title) / 100   (top 200 only)
        category = 1.0 when the offer's leaf is the recognized category, else 0
-       attrs    = 0.2 · share of named materials the offer's 材质 has
+       attrs    = 0.5 · share of named materials the offer's 材质 has
        quality  = 0.30 · super_factory + 0.10 · power_merchant + 0.20 · pickup_48h_rate
                 + 0.15 · rating / 5 + 0.15 · log(1 + sales_30d) / log(1 + max sales)
                 + 0.10 · repurchase_rate
@@ -410,7 +410,8 @@ class SearchIndex:
     def _candidates(self, query: ParsedQuery) -> tuple[np.ndarray | None, list[str]]:
         """The recognized category's offers, else offers sharing a keyword; None when the
         query names no goods at all (constraints alone then pick from every offer)."""
-        terms = [k for k in query.keywords if k in self.postings]
+        terms = [self._top_word(k) for k in query.keywords]
+        terms = [t for t in terms if t in self.postings]
         if query.category is not None and query.category in self.leaves:
             # the goods asked for, whatever their titles call them; other goods that only
             # mention the word (连衣裙收纳袋) are not what was asked for
@@ -462,6 +463,11 @@ class SearchIndex:
                 return kept, self._explain(name, rows, query)
             rows = kept
         return rows, None
+
+    def _top_word(self, keyword: str) -> str:
+        """饰品, 首饰 → the top category's own name, which every offer of it carries."""
+        tops = self.parser.lexicon.tops if self.parser is not None else {}
+        return normalize(tops.get(keyword, keyword))
 
     def _region_rows(self, region: str) -> np.ndarray:
         lists = [self.cities[region]] if region in self.cities else []
@@ -524,7 +530,8 @@ class SearchIndex:
 
     def _score(self, rows: np.ndarray, query: ParsedQuery, terms: list[str]) -> np.ndarray:
         scores = 0.3 * self.quality[rows]
-        total_idf = sum(self.idf.get(k, math.log(1 + len(self.ids))) for k in query.keywords)
+        unknown = math.log(1 + len(self.ids))  # a word no offer has weighs like the rarest
+        total_idf = sum(self.idf.get(self._top_word(k), unknown) for k in query.keywords)
         if terms and total_idf > 0:
             matched = np.zeros(len(rows), np.float64)
             for term in terms:
@@ -537,7 +544,7 @@ class SearchIndex:
                 [sum(m.lower() in self.materials[i] for m in query.materials) for i in rows],
                 np.float64,
             )
-            scores += 0.2 * has / len(query.materials)
+            scores += 0.5 * has / len(query.materials)
         return scores
 
 

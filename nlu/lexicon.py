@@ -40,6 +40,7 @@ class Lexicon:
     regions: dict[str, str] = field(default_factory=dict)  # word -> city
     categories: dict[str, str] = field(default_factory=dict)  # word -> leaf category
     leaves: dict[str, list[str]] = field(default_factory=dict)  # leaf -> path
+    tops: dict[str, str] = field(default_factory=dict)  # word -> top-level category
     intents: list[tuple[str, str, bool]] = field(default_factory=list)  # phrase, intent, anchored
     stopwords: frozenset[str] = frozenset()
     catalog_version: int | None = None  # the import the catalog part was built from
@@ -79,6 +80,7 @@ def load_lexicon(catalog_file: Path | None = None) -> Lexicon:
         anchored = phrase.startswith("^")
         lex.intents.append((normalize(phrase.lstrip("^")), intent, anchored))
     lex.stopwords = frozenset(normalize(r[0]) for r in _seed_rows("stopwords.tsv"))
+    lex.tops = {normalize(row[0]): row[1] for row in _seed_rows("tops.tsv")}
 
     catalog = _read_catalog(catalog_file)
     if catalog is not None and catalog.get("leaves"):
