@@ -71,10 +71,12 @@ class TypoIndex:
     ) -> None:
         """``words``: lexicon words to correct towards; ``is_known``: whether a string is a
         word in its own right (the lexicon or the segmenter's dictionary); ``short_words``:
-        two-character words that may be corrected towards (goods names)."""
+        goods names: two-character ones may be corrected towards, and only they may absorb
+        a stray character next to a known word."""
         self._by_sound: dict[tuple[str, ...], list[str]] = {}
         self._is_known = is_known
         self.lengths: set[int] = set()
+        self._goods = frozenset(short_words)
         short = {w for w in short_words if len(w) == SHORT_LENGTH}
         for word in [*words, *short]:
             if not (MIN_LENGTH <= len(word) <= MAX_LENGTH or word in short):
@@ -126,12 +128,17 @@ class TypoIndex:
                     inside = [(a, b) for a, b in protected if i < b and a < j]
                     if any(a < i or b > j for a, b in inside):
                         continue
+                    stray = bool(inside) and length - sum(b - a for a, b in inside) < 2
                     if any(i < f.end and f.start < j for f in fixes):
                         continue
                     window = text[i:j]
                     candidates = self._by_sound.get(tuple(keys[i - start : j - start]))
                     if not candidates or self._is_known(window):
                         continue
+                    if stray:
+                        # a known word plus one stray character (家 + 大码, 烫金 + 字) is
+                        # two words, unless together they sound like goods (牛仔 + 库)
+                        candidates = [c for c in candidates if c in self._goods]
                     fix = self._best(window, candidates, i, [(a - i, b - i) for a, b in inside])
                     if fix is not None:
                         fixes.append(fix)
