@@ -35,7 +35,9 @@ newer import exists. No Telegram here; result texts are data for the handlers to
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -59,6 +61,7 @@ from nlu import Intent, ParsedQuery, Parser, default_parser
 from nlu.normalize import normalize
 
 RERANK = 200  # candidates that get the rapidfuzz score
+_PARTITION = 20_000  # rows per read when streaming SKUs and tiers
 MAX_TIERS = 6  # price tiers kept per offer in the index (the contract allows more; rare)
 _NO_PRICE = np.iinfo(np.int64).max
 _CENT = Decimal("0.01")
@@ -156,6 +159,8 @@ class SearchIndex:
         self.badges: dict[str, np.ndarray] = {}
         self.city_of: list[str] = []
         self._factory_quality: dict[str, tuple[float, float]] = {}
+        self._sales: np.ndarray = np.zeros(0)
+        self._repurchase: np.ndarray = np.zeros(0)
         self.parser: Parser | None = None
 
     def __len__(self) -> int:
@@ -206,33 +211,42 @@ class SearchIndex:
                     .order_by(Offer.id)
                 )
             ).all()
-            position = {r.id: i for i, r in enumerate(rows)}
-            tiers = await conn.execute(
+            index._fill_offers(rows, parser)
+            del rows  # a million rows: let them go before the SKUs arrive
+            position = {offer_id: i for i, offer_id in enumerate(index.ids)}
+            # children are read in partitions, so no list of millions of rows is ever held
+            filled = np.zeros(len(index.ids), np.int32)
+            tiers = await conn.stream(
                 select(PriceTier.offer_id, PriceTier.min_qty, PriceTier.price).order_by(
                     PriceTier.offer_id, PriceTier.min_qty
                 )
             )
-            tier_rows = tiers.all()
-            sku_rows = (
-                await conn.execute(select(Sku.offer_id, Sku.color, Sku.size).where(Sku.stock > 0))
-            ).all()
-            kind_rows = (
-                await conn.execute(
-                    select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
-                )
-            ).all()
-        index._fill(rows, position, tier_rows, sku_rows, kind_rows, parser)
+            async for part in tiers.partitions(_PARTITION):
+                index._add_tiers(part, position, filled)
+            colors: dict[str, set[int]] = defaultdict(set)
+            sizes: dict[str, set[int]] = defaultdict(set)
+            skus = await conn.stream(select(Sku.offer_id, Sku.color, Sku.size).where(Sku.stock > 0))
+            async for part in skus.partitions(_PARTITION):
+                for offer_id, color, size in part:
+                    i = position.get(offer_id)
+                    if i is None:
+                        continue
+                    if color:
+                        colors[color].add(i)
+                    if size:
+                        sizes[size.lower()].add(i)
+            kinds: dict[str, set[int]] = defaultdict(set)
+            options = await conn.stream(
+                select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
+            )
+            async for part in options.partitions(_PARTITION):
+                for offer_id, kind in part:
+                    if (i := position.get(offer_id)) is not None:
+                        kinds[kind].add(i)
+        index._finish(colors, sizes, kinds)
         return index
 
-    def _fill(
-        self,
-        rows: list[Any],
-        position: dict[str, int],
-        tier_rows: list[Any],
-        sku_rows: list[Any],
-        kind_rows: list[Any],
-        parser: Parser | None,
-    ) -> None:
+    def _fill_offers(self, rows: list[Any], parser: Parser | None) -> None:
         n = len(rows)
         postings: dict[str, list[int]] = defaultdict(list)
         leaf_of = np.zeros(n, np.int32)
@@ -241,10 +255,11 @@ class SearchIndex:
         dropship_p = np.full(n, _NO_PRICE, np.int64)
         sales = np.zeros(n, np.float64)
         repurchase = np.zeros(n, np.float64)
+        norm = functools.lru_cache(maxsize=500_000)(normalize)  # words repeat: 爆款, 纯棉 …
         for i, r in enumerate(rows):
             self.ids.append(r.id)
             self.titles.append(r.title)
-            self.factory_ids.append(r.factory_id)
+            self.factory_ids.append(sys.intern(r.factory_id))
             leaf = r.category_leaf
             leaf_of[i] = self.leaves.setdefault(leaf, len(self.leaves))
             tokens = (
@@ -254,14 +269,15 @@ class SearchIndex:
             )
             self.norm_titles.append(" ".join(tokens))
             words = set(tokens)
-            words.update(normalize(k) for k in r.keywords or ())
-            words.add(normalize(leaf))
-            words.add(normalize(r.category[0]))  # the top level: 童装, 箱包, 玩具
+            words.update(norm(k) for k in r.keywords or ())
+            words.add(norm(leaf))
+            words.add(norm(r.category[0]))  # the top level: 童装, 箱包, 玩具
             # structured attributes count as words of the offer: V领, 头层牛皮, ins风
-            words.update(normalize(str(v)) for v in (r.attributes or {}).values())
+            attributes = r.attributes or {}
+            words.update(norm(str(v)) for v in attributes.values())
             for word in words:
                 postings[word].append(i)
-            self.materials.append(str((r.attributes or {}).get("材质", "")).lower())
+            self.materials.append(sys.intern(str(attributes.get("材质", "")).lower()))
             moq[i] = r.moq
             dropship[i] = r.dropship_supported
             if r.dropship_supported and r.dropship_price is not None:
@@ -274,11 +290,13 @@ class SearchIndex:
         self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
         self.postings = {w: np.asarray(ids, np.int32) for w, ids in postings.items()}
         self.idf = {w: math.log(1 + n / len(ids)) for w, ids in postings.items()}
-
-        self.tier_q = np.full((n, MAX_TIERS), np.iinfo(np.int64).max, np.int64)
+        del postings
+        self.tier_q = np.full((n, MAX_TIERS), np.iinfo(np.int32).max, np.int32)
         self.tier_p = np.full((n, MAX_TIERS), _NO_PRICE, np.int64)
-        filled = np.zeros(n, np.int32)
-        for offer_id, min_qty, price in tier_rows:
+        self._sales, self._repurchase = sales, repurchase
+
+    def _add_tiers(self, part: Any, position: dict[str, int], filled: np.ndarray) -> None:
+        for offer_id, min_qty, price in part:
             i = position.get(offer_id)
             if i is None or filled[i] >= MAX_TIERS:
                 continue
@@ -286,20 +304,14 @@ class SearchIndex:
             self.tier_p[i, filled[i]] = _fen(price)
             filled[i] += 1
 
-        colors: dict[str, set[int]] = defaultdict(set)
-        sizes: dict[str, set[int]] = defaultdict(set)
-        for offer_id, color, size in sku_rows:
-            i = position.get(offer_id)
-            if i is None:
-                continue
-            if color:
-                colors[color].add(i)
-            if size:
-                sizes[size.lower()].add(i)
-        kinds: dict[str, set[int]] = defaultdict(set)
-        for offer_id, kind in kind_rows:
-            if (i := position.get(offer_id)) is not None:
-                kinds[kind].add(i)
+    def _finish(
+        self,
+        colors: dict[str, set[int]],
+        sizes: dict[str, set[int]],
+        kinds: dict[str, set[int]],
+    ) -> None:
+        n = len(self.ids)
+        sales, repurchase = self._sales, self._repurchase
         self.colors = {k: np.fromiter(sorted(v), np.int32) for k, v in colors.items()}
         self.sizes = {k: np.fromiter(sorted(v), np.int32) for k, v in sizes.items()}
         self.kinds = {k: np.fromiter(sorted(v), np.int32) for k, v in kinds.items()}
