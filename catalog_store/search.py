@@ -150,7 +150,9 @@ class SearchIndex:
         self.dropship: np.ndarray = np.zeros(0, bool)
         self.dropship_p: np.ndarray = np.zeros(0, np.int64)
         self.quality: np.ndarray = np.zeros(0, np.float64)
-        self.materials: list[str] = []
+        self.material_names: list[str] = []  # distinct 材质 values, lower case
+        self.material_of: np.ndarray = np.zeros(0, np.int32)
+        self._scratch: np.ndarray = np.zeros(0, bool)
         self.colors: dict[str, np.ndarray] = {}
         self.sizes: dict[str, np.ndarray] = {}
         self.kinds: dict[str, np.ndarray] = {}
@@ -256,6 +258,8 @@ class SearchIndex:
         sales = np.zeros(n, np.float64)
         repurchase = np.zeros(n, np.float64)
         norm = functools.lru_cache(maxsize=500_000)(normalize)  # words repeat: 爆款, 纯棉 …
+        materials: dict[str, int] = {}
+        material_of = np.zeros(n, np.int32)
         for i, r in enumerate(rows):
             self.ids.append(r.id)
             self.titles.append(r.title)
@@ -277,7 +281,8 @@ class SearchIndex:
             words.update(norm(str(v)) for v in attributes.values())
             for word in words:
                 postings[word].append(i)
-            self.materials.append(sys.intern(str(attributes.get("材质", "")).lower()))
+            material = str(attributes.get("材质", "")).lower()
+            material_of[i] = materials.setdefault(material, len(materials))
             moq[i] = r.moq
             dropship[i] = r.dropship_supported
             if r.dropship_supported and r.dropship_price is not None:
@@ -285,6 +290,8 @@ class SearchIndex:
             sales[i] = r.sales_30d or 0
             repurchase[i] = r.repurchase_rate or 0.0
         self.leaf_of, self.moq, self.dropship, self.dropship_p = leaf_of, moq, dropship, dropship_p
+        self.material_names, self.material_of = list(materials), material_of
+        self._scratch = np.zeros(n, bool)
         order = np.argsort(leaf_of, kind="stable").astype(np.int32)
         bounds = np.searchsorted(leaf_of[order], np.arange(len(self.leaves) + 1))
         self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
@@ -384,9 +391,12 @@ class SearchIndex:
             return result
         result.total = len(rows)
         scores = self._score(rows, query, terms)
+        if len(rows) > RERANK:  # only the best RERANK need an order: O(n), not a full sort
+            best = np.argpartition(-scores, RERANK)[:RERANK]
+            rows, scores = rows[best], scores[best]
         order = np.argsort(-scores, kind="stable")
-        top = rows[order[:RERANK]]
-        top_scores = scores[order[:RERANK]]
+        top = rows[order]
+        top_scores = scores[order]
         if query.keywords:
             text = " ".join(query.keywords)
             fuzzy = np.array(
@@ -486,11 +496,21 @@ class SearchIndex:
         lists += [ids for belt, ids in self.belts.items() if belt.startswith(region)]
         return np.unique(np.concatenate(lists)) if lists else np.zeros(0, np.int32)
 
-    @staticmethod
-    def _member(allowed: np.ndarray | None) -> Any:
+    def _in(self, rows: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Which ``rows`` are in ``allowed``: a scratch bitmap, O(len) instead of a sort.
+
+        Searches run one at a time per index (the bot's event loop), so one bitmap serves.
+        """
+        scratch = self._scratch
+        scratch[allowed] = True
+        found = scratch[rows]
+        scratch[allowed] = False
+        return found
+
+    def _member(self, allowed: np.ndarray | None) -> Any:
         if allowed is None or len(allowed) == 0:
             return lambda r: np.zeros(len(r), bool)
-        return lambda r: np.isin(r, allowed, assume_unique=False)
+        return lambda r: self._in(r, allowed)
 
     def _explain(self, name: str, rows: np.ndarray, query: ParsedQuery) -> EmptyReason:
         """Why nothing is left, with the nearest thing the other constraints allow."""
@@ -547,15 +567,15 @@ class SearchIndex:
         if terms and total_idf > 0:
             matched = np.zeros(len(rows), np.float64)
             for term in terms:
-                matched += self.idf[term] * np.isin(rows, self.postings[term])
+                matched += self.idf[term] * self._in(rows, self.postings[term])
             scores += 1.0 * matched / total_idf
         if query.category is not None and query.category in self.leaves:
             scores += 1.0 * (self.leaf_of[rows] == self.leaves[query.category])
         if query.materials:
-            has = np.array(
-                [sum(m.lower() in self.materials[i] for m in query.materials) for i in rows],
-                np.float64,
-            )
+            has = np.zeros(len(rows), np.float64)
+            for wanted in query.materials:
+                ids = [k for k, name in enumerate(self.material_names) if wanted.lower() in name]
+                has += np.isin(self.material_of[rows], ids)
             scores += 0.5 * has / len(query.materials)
         return scores
 

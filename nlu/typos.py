@@ -62,6 +62,17 @@ class Fix:
     confidence: float
 
 
+def _delimited(text: str, start: int, end: int, protected: list[tuple[int, int]]) -> bool:
+    """Whether text[start:end] has no loose Chinese character right before or after it."""
+
+    def loose(k: int) -> bool:
+        if k < 0 or k >= len(text) or not _HAN.match(text[k]):
+            return False
+        return not any(a <= k < b for a, b in protected)
+
+    return not loose(start - 1) and not loose(end)
+
+
 class TypoIndex:
     def __init__(
         self,
@@ -129,6 +140,11 @@ class TypoIndex:
                     if any(a < i or b > j for a, b in inside):
                         continue
                     stray = bool(inside) and length - sum(b - a for a, b in inside) < 2
+                    if (stray or length == SHORT_LENGTH) and not _delimited(text, i, j, protected):
+                        # the weakest clues (two characters, or one stray character) count
+                        # only for a stretch that stands apart: 卫依 or 牛仔库 on their own,
+                        # not 磨方 inside 老金磨方芝麻丸 or 练 before 肺活量
+                        continue
                     if any(i < f.end and f.start < j for f in fixes):
                         continue
                     window = text[i:j]
