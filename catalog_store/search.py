@@ -36,6 +36,7 @@ newer import exists. No Telegram here; result texts are data for the handlers to
 from __future__ import annotations
 
 import functools
+import json
 import math
 import sys
 from collections import defaultdict
@@ -45,7 +46,7 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog_store.catalog_format import BADGE_NAMES
@@ -53,14 +54,19 @@ from catalog_store.models import (
     CatalogImport,
     CustomizationOption,
     Factory,
-    Offer,
-    PriceTier,
     Sku,
 )
 from nlu import Intent, ParsedQuery, Parser, default_parser
 from nlu.normalize import normalize
 
 RERANK = 200  # candidates that get the rapidfuzz score
+_SEP = "\x1f"  # joins a group's SKU colors: a character no color contains
+_OFFERS_SQL = (
+    "SELECT id, title, title_tokens, keywords, category_leaf, category_top, attributes,"
+    " factory_id, moq, dropship_supported, dropship_price, sales_30d, repurchase_rate"
+    " FROM offers WHERE active ORDER BY id"
+)
+_TIERS_SQL = "SELECT offer_id, min_qty, price FROM price_tiers ORDER BY offer_id, min_qty"
 _PARTITION = 20_000  # rows per read when streaming SKUs and tiers
 MAX_TIERS = 6  # price tiers kept per offer in the index (the contract allows more; rare)
 _NO_PRICE = np.iinfo(np.int64).max
@@ -192,51 +198,40 @@ class SearchIndex:
             ):
                 index.factories[fid] = (name, city, belt, list(badges or []))
                 index._factory_quality[fid] = (pickup or 0.0, rating or 0.0)
-            rows = (
-                await conn.execute(
-                    select(
-                        Offer.id,
-                        Offer.title,
-                        Offer.title_tokens,
-                        Offer.keywords,
-                        Offer.category_leaf,
-                        Offer.category,
-                        Offer.attributes,
-                        Offer.factory_id,
-                        Offer.moq,
-                        Offer.dropship_supported,
-                        Offer.dropship_price,
-                        Offer.sales_30d,
-                        Offer.repurchase_rate,
-                    )
-                    .where(Offer.active)
-                    .order_by(Offer.id)
-                )
-            ).all()
+            # raw rows (text(): no per-value type processing): money arrives as fen, JSON
+            # as text decoded here once per distinct value; at a million offers the ORM's
+            # per-value processing was most of the build
+            rows = (await conn.execute(text(_OFFERS_SQL))).all()
             index._fill_offers(rows, parser)
             del rows  # a million rows: let them go before the SKUs arrive
             position = {offer_id: i for i, offer_id in enumerate(index.ids)}
-            # children are read in partitions, so no list of millions of rows is ever held
             filled = np.zeros(len(index.ids), np.int32)
-            tiers = await conn.stream(
-                select(PriceTier.offer_id, PriceTier.min_qty, PriceTier.price).order_by(
-                    PriceTier.offer_id, PriceTier.min_qty
-                )
-            )
+            tiers = await conn.stream(text(_TIERS_SQL))
             async for part in tiers.partitions(_PARTITION):
                 index._add_tiers(part, position, filled)
+            # one row per offer, its in-stock colors and sizes joined by the database
             colors: dict[str, set[int]] = defaultdict(set)
             sizes: dict[str, set[int]] = defaultdict(set)
-            skus = await conn.stream(select(Sku.offer_id, Sku.color, Sku.size).where(Sku.stock > 0))
-            async for part in skus.partitions(_PARTITION):
-                for offer_id, color, size in part:
+            in_stock = await conn.stream(
+                select(
+                    Sku.offer_id,
+                    func.aggregate_strings(Sku.color, _SEP),
+                    func.aggregate_strings(Sku.size, _SEP),
+                )
+                .where(Sku.stock > 0)
+                .group_by(Sku.offer_id)
+            )
+            async for part in in_stock.partitions(_PARTITION):
+                for offer_id, offer_colors, offer_sizes in part:
                     i = position.get(offer_id)
                     if i is None:
                         continue
-                    if color:
-                        colors[color].add(i)
-                    if size:
-                        sizes[size.lower()].add(i)
+                    for color in (offer_colors or "").split(_SEP):
+                        if color:
+                            colors[color].add(i)
+                    for size in (offer_sizes or "").split(_SEP):
+                        if size:
+                            sizes[size.lower()].add(i)
             kinds: dict[str, set[int]] = defaultdict(set)
             options = await conn.stream(
                 select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
@@ -260,35 +255,53 @@ class SearchIndex:
         norm = functools.lru_cache(maxsize=500_000)(normalize)  # words repeat: 爆款, 纯棉 …
         materials: dict[str, int] = {}
         material_of = np.zeros(n, np.int32)
-        for i, r in enumerate(rows):
-            self.ids.append(r.id)
-            self.titles.append(r.title)
-            self.factory_ids.append(sys.intern(r.factory_id))
-            leaf = r.category_leaf
+        parse_json = functools.lru_cache(maxsize=200_000)(json.loads)  # keyword lists repeat
+
+        def decode(value: Any) -> Any:  # text on SQLite; asyncpg hands JSON over decoded
+            return parse_json(value) if isinstance(value, str) else value
+
+        for i, (
+            oid,
+            title,
+            title_tokens,
+            keywords,
+            leaf,
+            top,
+            attributes_json,
+            factory_id,
+            offer_moq,
+            offer_dropship,
+            dropship_fen,
+            sold,
+            repurchased,
+        ) in enumerate(rows):
+            self.ids.append(oid)
+            self.titles.append(title)
+            self.factory_ids.append(sys.intern(factory_id))
             leaf_of[i] = self.leaves.setdefault(leaf, len(self.leaves))
             tokens = (
-                r.title_tokens.split()
-                if r.title_tokens is not None
-                else [w for w, _, _ in (parser.segment(normalize(r.title)) if parser else [])]
+                title_tokens.split()
+                if title_tokens is not None
+                else [w for w, _, _ in (parser.segment(normalize(title)) if parser else [])]
             )
             self.norm_titles.append(" ".join(tokens))
             words = set(tokens)
-            words.update(norm(k) for k in r.keywords or ())
+            words.update(norm(k) for k in decode(keywords) or ())
             words.add(norm(leaf))
-            words.add(norm(r.category[0]))  # the top level: 童装, 箱包, 玩具
+            words.add(norm(top))  # the top level: 童装, 箱包, 玩具
             # structured attributes count as words of the offer: V领, 头层牛皮, ins风
-            attributes = r.attributes or {}
+            attributes = decode(attributes_json) or {}
             words.update(norm(str(v)) for v in attributes.values())
             for word in words:
                 postings[word].append(i)
             material = str(attributes.get("材质", "")).lower()
             material_of[i] = materials.setdefault(material, len(materials))
-            moq[i] = r.moq
-            dropship[i] = r.dropship_supported
-            if r.dropship_supported and r.dropship_price is not None:
-                dropship_p[i] = _fen(r.dropship_price)
-            sales[i] = r.sales_30d or 0
-            repurchase[i] = r.repurchase_rate or 0.0
+            moq[i] = offer_moq
+            dropship[i] = bool(offer_dropship)
+            if offer_dropship and dropship_fen is not None:
+                dropship_p[i] = int(dropship_fen)
+            sales[i] = sold or 0
+            repurchase[i] = repurchased or 0.0
         self.leaf_of, self.moq, self.dropship, self.dropship_p = leaf_of, moq, dropship, dropship_p
         self.material_names, self.material_of = list(materials), material_of
         self._scratch = np.zeros(n, bool)
@@ -303,12 +316,12 @@ class SearchIndex:
         self._sales, self._repurchase = sales, repurchase
 
     def _add_tiers(self, part: Any, position: dict[str, int], filled: np.ndarray) -> None:
-        for offer_id, min_qty, price in part:
+        for offer_id, min_qty, price_fen in part:  # raw rows: the price is already in fen
             i = position.get(offer_id)
             if i is None or filled[i] >= MAX_TIERS:
                 continue
             self.tier_q[i, filled[i]] = min_qty
-            self.tier_p[i, filled[i]] = _fen(price)
+            self.tier_p[i, filled[i]] = price_fen
             filled[i] += 1
 
     def _finish(
