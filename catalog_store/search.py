@@ -36,9 +36,11 @@ newer import exists. No Telegram here; result texts are data for the handlers to
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import sys
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -204,6 +206,7 @@ class SearchIndex:
             rows = (await conn.execute(text(_OFFERS_SQL))).all()
             index._fill_offers(rows, parser)
             del rows  # a million rows: let them go before the SKUs arrive
+            gc.collect()
             position = {offer_id: i for i, offer_id in enumerate(index.ids)}
             filled = np.zeros(len(index.ids), np.int32)
             tiers = await conn.stream(text(_TIERS_SQL))
@@ -245,7 +248,8 @@ class SearchIndex:
 
     def _fill_offers(self, rows: list[Any], parser: Parser | None) -> None:
         n = len(rows)
-        postings: dict[str, list[int]] = defaultdict(list)
+        # array('i'), not lists: 25 million postings as Python ints would take a gigabyte
+        postings: dict[str, array[int]] = defaultdict(lambda: array("i"))
         leaf_of = np.zeros(n, np.int32)
         moq = np.zeros(n, np.int64)
         dropship = np.zeros(n, bool)
@@ -308,7 +312,7 @@ class SearchIndex:
         order = np.argsort(leaf_of, kind="stable").astype(np.int32)
         bounds = np.searchsorted(leaf_of[order], np.arange(len(self.leaves) + 1))
         self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
-        self.postings = {w: np.asarray(ids, np.int32) for w, ids in postings.items()}
+        self.postings = {w: np.frombuffer(ids, np.int32) for w, ids in postings.items()}
         self.idf = {w: math.log(1 + n / len(ids)) for w, ids in postings.items()}
         del postings
         self.tier_q = np.full((n, MAX_TIERS), np.iinfo(np.int32).max, np.int32)
