@@ -83,16 +83,21 @@ async def run(url: str, lexicon: Path, n_real: int, n_baseline: int) -> None:
     for q in mix[:50]:  # warm caches the way a running bot has them
         index.search(q)
     times, found = [], 0
+    slowest: list[tuple[float, str, int]] = []
     for q in mix:
         t = time.perf_counter()
         result = index.search(q, limit=10)
         times.append((time.perf_counter() - t) * 1000)
         found += bool(result.results)
+        slowest.append((times[-1], q, result.total))
+    slowest.sort(reverse=True)
     print(
         f"engine    {len(mix):>6,} queries  p50 {pct(times, 50):7.2f} ms  p99 {pct(times, 99):7.2f}"
         f" ms  max {max(times):7.2f} ms  ({found / len(mix):.0%} with results)",
         flush=True,
     )
+
+    print("slowest: " + "; ".join(f"{ms:.1f} ms {q!r} ({n:,} offers)" for ms, q, n in slowest[:6]))
 
     from rapidfuzz import fuzz, process
 

@@ -460,7 +460,7 @@ class SearchIndex:
             return (
                 None if not query.keywords and query.category is None else np.zeros(0, np.int32)
             ), []
-        return np.unique(np.concatenate(lists)), terms
+        return self._union(lists), terms
 
     def _constrain(
         self, rows: np.ndarray, query: ParsedQuery
@@ -511,7 +511,18 @@ class SearchIndex:
     def _region_rows(self, region: str) -> np.ndarray:
         lists = [self.cities[region]] if region in self.cities else []
         lists += [ids for belt, ids in self.belts.items() if belt.startswith(region)]
-        return np.unique(np.concatenate(lists)) if lists else np.zeros(0, np.int32)
+        return self._union(lists) if lists else np.zeros(0, np.int32)
+
+    def _union(self, lists: list[np.ndarray]) -> np.ndarray:
+        """Sorted union of posting lists through the bitmap: no sort of 300,000 ids."""
+        if len(lists) == 1:
+            return lists[0]
+        scratch = self._scratch
+        for ids in lists:
+            scratch[ids] = True
+        rows = np.flatnonzero(scratch).astype(np.int32)
+        scratch[rows] = False
+        return rows
 
     def _in(self, rows: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         """Which ``rows`` are in ``allowed``: a scratch bitmap, O(len) instead of a sort.
@@ -554,10 +565,7 @@ class SearchIndex:
             return EmptyReason(name, f"{query.price_min}元以上没有，最高{highest}元", str(highest))
         if name in ("colors", "sizes"):
             table = self.colors if name == "colors" else self.sizes
-            have = sorted(
-                (k for k, ids in table.items() if np.isin(rows, ids).any()),
-                key=lambda k: -int(np.isin(rows, table[k]).sum()),
-            )[:5]
+            have = self._most_common(table, rows)
             asked = "、".join(query.colors if name == "colors" else query.sizes)
             return EmptyReason(
                 name,
@@ -576,6 +584,19 @@ class SearchIndex:
             )
         named = "、".join(BADGE_NAMES.get(b, b) for b in query.badges)
         return EmptyReason(name, f"没有{named}供应，其他工厂有{len(rows)}个", str(len(rows)))
+
+    def _most_common(self, table: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:
+        """The values of ``table`` (color → offers) most common among ``rows``, best first.
+
+        Done from the rows' side: a bitmap of the rows, then one look-up per value list,
+        with no sorting of the (long) lists.
+        """
+        scratch = self._scratch
+        scratch[rows] = True
+        counts = {value: int(scratch[ids].sum()) for value, ids in table.items()}
+        scratch[rows] = False
+        ranked = sorted((v for v, c in counts.items() if c), key=lambda v: (-counts[v], v))
+        return ranked[:5]
 
     def _score(self, rows: np.ndarray, query: ParsedQuery, terms: list[str]) -> np.ndarray:
         scores = 0.3 * self.quality[rows]
