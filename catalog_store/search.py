@@ -36,12 +36,12 @@ newer import exists. No Telegram here; result texts are data for the handlers to
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import math
 import sys
 from array import array
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -68,6 +68,7 @@ _OFFERS_SQL = (
     " factory_id, moq, dropship_supported, dropship_price, sales_30d, repurchase_rate"
     " FROM offers WHERE active ORDER BY id"
 )
+_COUNT_SQL = "SELECT count(*) FROM offers WHERE active"
 _TIERS_SQL = "SELECT offer_id, min_qty, price FROM price_tiers ORDER BY offer_id, min_qty"
 _PARTITION = 20_000  # rows per read when streaming SKUs and tiers
 MAX_TIERS = 6  # price tiers kept per offer in the index (the contract allows more; rare)
@@ -203,10 +204,12 @@ class SearchIndex:
             # raw rows (text(): no per-value type processing): money arrives as fen, JSON
             # as text decoded here once per distinct value; at a million offers the ORM's
             # per-value processing was most of the build
-            rows = (await conn.execute(text(_OFFERS_SQL))).all()
-            index._fill_offers(rows, parser)
-            del rows  # a million rows: let them go before the SKUs arrive
-            gc.collect()
+            n = (await conn.execute(text(_COUNT_SQL))).scalar_one()
+            add, finish = index._offer_loader(n, parser)
+            offers = await conn.stream(text(_OFFERS_SQL))
+            async for part in offers.partitions(_PARTITION):
+                add(part)
+            finish()
             position = {offer_id: i for i, offer_id in enumerate(index.ids)}
             filled = np.zeros(len(index.ids), np.int32)
             tiers = await conn.stream(text(_TIERS_SQL))
@@ -246,8 +249,11 @@ class SearchIndex:
         index._finish(colors, sizes, kinds)
         return index
 
-    def _fill_offers(self, rows: list[Any], parser: Parser | None) -> None:
-        n = len(rows)
+    def _offer_loader(
+        self, n: int, parser: Parser | None
+    ) -> tuple[Callable[[Sequence[Any]], None], Callable[[], None]]:
+        """(add a partition of raw offer rows, finish): offers are read in partitions, so a
+        million raw rows are never held at once."""
         # array('i'), not lists: 25 million postings as Python ints would take a gigabyte
         postings: dict[str, array[int]] = defaultdict(lambda: array("i"))
         leaf_of = np.zeros(n, np.int32)
@@ -264,21 +270,33 @@ class SearchIndex:
         def decode(value: Any) -> Any:  # text on SQLite; asyncpg hands JSON over decoded
             return parse_json(value) if isinstance(value, str) else value
 
-        for i, (
-            oid,
-            title,
-            title_tokens,
-            keywords,
-            leaf,
-            top,
-            attributes_json,
-            factory_id,
-            offer_moq,
-            offer_dropship,
-            dropship_fen,
-            sold,
-            repurchased,
-        ) in enumerate(rows):
+        next_row = 0
+
+        def add(part: Sequence[Any]) -> None:
+            nonlocal next_row
+            # an import that commits while we read may add offers past the count taken
+            # first; they are left to the next refresh, which that import triggers
+            part = part[: max(n - next_row, 0)]
+            for i, row in enumerate(part, start=next_row):
+                add_one(i, row)
+            next_row += len(part)
+
+        def add_one(i: int, row: Any) -> None:
+            (
+                oid,
+                title,
+                title_tokens,
+                keywords,
+                leaf,
+                top,
+                attributes_json,
+                factory_id,
+                offer_moq,
+                offer_dropship,
+                dropship_fen,
+                sold,
+                repurchased,
+            ) = row
             self.ids.append(oid)
             self.titles.append(title)
             self.factory_ids.append(sys.intern(factory_id))
@@ -306,6 +324,37 @@ class SearchIndex:
                 dropship_p[i] = int(dropship_fen)
             sales[i] = sold or 0
             repurchase[i] = repurchased or 0.0
+
+        def finish() -> None:
+            m = next_row  # fewer than counted if offers went off sale meanwhile
+            self._end_offers(
+                m,
+                postings,
+                leaf_of[:m],
+                moq[:m],
+                dropship[:m],
+                dropship_p[:m],
+                sales[:m],
+                repurchase[:m],
+                materials,
+                material_of[:m],
+            )
+
+        return add, finish
+
+    def _end_offers(
+        self,
+        n: int,
+        postings: dict[str, array[int]],
+        leaf_of: np.ndarray,
+        moq: np.ndarray,
+        dropship: np.ndarray,
+        dropship_p: np.ndarray,
+        sales: np.ndarray,
+        repurchase: np.ndarray,
+        materials: dict[str, int],
+        material_of: np.ndarray,
+    ) -> None:
         self.leaf_of, self.moq, self.dropship, self.dropship_p = leaf_of, moq, dropship, dropship_p
         self.material_names, self.material_of = list(materials), material_of
         self._scratch = np.zeros(n, bool)
@@ -314,7 +363,7 @@ class SearchIndex:
         self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
         self.postings = {w: np.frombuffer(ids, np.int32) for w, ids in postings.items()}
         self.idf = {w: math.log(1 + n / len(ids)) for w, ids in postings.items()}
-        del postings
+        postings.clear()
         self.tier_q = np.full((n, MAX_TIERS), np.iinfo(np.int32).max, np.int32)
         self.tier_p = np.full((n, MAX_TIERS), _NO_PRICE, np.int64)
         self._sales, self._repurchase = sales, repurchase
