@@ -74,3 +74,13 @@ async def second_engine(backend: str, tmp_path: Path) -> AsyncIterator[object]:
         yield store.engine
     finally:
         await store.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DATA_DIR (so the default SQLite store) for tests of the command line."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
+    return folder

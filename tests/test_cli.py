@@ -13,15 +13,6 @@ from bot.cli import main
 from tests.catalog_samples import catalog, write_catalog
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "data"
-    monkeypatch.setenv("DATA_DIR", str(folder))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)  # no stray .env from the checkout
-    return folder
-
-
 def test_import_stats_export(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

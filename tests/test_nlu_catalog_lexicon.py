@@ -65,15 +65,6 @@ async def test_compound_keywords_are_not_synonyms(engine: AsyncEngine, tmp_path:
     assert data["colors"]["红色"] == "红色" and data["regions"]["义乌小商品"] == "义乌"
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "data"
-    monkeypatch.setenv("DATA_DIR", str(folder))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return folder
-
-
 def test_parse_command(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "import", str(write_catalog(tmp_path / "cat"))]) == 0
     assert (data_dir / "lexicon" / "catalog.json").is_file()  # built by the import

@@ -278,15 +278,6 @@ async def test_the_service_rebuilds_after_an_import(engine: AsyncEngine, tmp_pat
     assert [h.offer_id for h in service.search("手机壳").results] == ["case"]
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "data"
-    monkeypatch.setenv("DATA_DIR", str(folder))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return folder
-
-
 def test_search_command(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["catalog", "import", str(write_catalog(tmp_path / "c", FACTORIES, OFFERS))]) == 0
     capsys.readouterr()
