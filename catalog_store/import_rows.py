@@ -297,6 +297,14 @@ def _text(data: bytes | None) -> str | None:
     return data[: REPORT_TEXT_CHARS * 4].decode("utf-8", "replace")[:REPORT_TEXT_CHARS].rstrip("\n")
 
 
+def with_title_tokens(url: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An offers row with its title segmented (done only for rows that will be written)."""
+    plan = insert_plan(url, "offers")
+    values = list(row)
+    values[plan.keys.index("title_tokens")] = title_tokens(values[plan.keys.index("title")])
+    return tuple(values)
+
+
 def title_tokens(title: str) -> str:
     """The title as the query parser segments it (normalized, space-separated)."""
     import nlu  # the parser is loaded once per process, on the first offer
@@ -338,8 +346,8 @@ def prepare_line(kind: Kind, url: str, now: datetime, line: InputLine) -> Prepar
     # the hash is of the values as stored, so 25 and 25.00, or an absent key and its default,
     # hash alike: importing the same catalog, or its own export, changes nothing
     digest = hashlib.blake2b(_DIGEST_JSON.encode(rows).encode(), digest_size=16).hexdigest()
-    tokens = title_tokens(record["title"]) if kind == "offer" else None
-    rows[parent] = [plan.stamp(rows[parent][0], digest, now, tokens)]
+    # title tokens are filled in by the writer, for new and changed offers only
+    rows[parent] = [plan.stamp(rows[parent][0], digest, now)]
     return Prepared(line.number, record["id"], record.get("factory_id"), digest, rows)
 
 

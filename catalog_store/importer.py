@@ -52,6 +52,7 @@ from catalog_store.import_rows import (
     prepare_chunk,
     prepare_chunk_packed,
     unpack_chunk,
+    with_title_tokens,
 )
 from catalog_store.models import CatalogImport, utcnow
 
@@ -233,6 +234,8 @@ class _Writer:
         )
         for name in tables:
             params = [row for p in to_write for row in p.rows.get(name, ())]
+            if name == OFFERS.name:
+                params = [with_title_tokens(self.url, row) for row in params]
             if params:
                 plan = insert_plan(self.url, name)
                 await self.conn.exec_driver_sql(plan.upsert_sql or plan.insert_sql, params)
