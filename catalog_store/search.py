@@ -32,7 +32,8 @@ How a query is answered:
 The index is built once from the store and rebuilt by ``SearchService.refresh`` when a
 newer import exists. Why our own index and not SQLite FTS5: measured by
 ``bench/retrieval_engines.py`` on the same stored tokens, FTS5 retrieval is 12-40x slower
-(p99 17 ms at a million offers, over the whole query's budget); see docs/benchmarks.md. No Telegram here; result texts are data for the handlers to render.
+(p99 17 ms at a million offers, over the whole query's budget); see docs/benchmarks.md.
+No Telegram here; result texts are data for the handlers to render.
 """
 
 from __future__ import annotations
@@ -43,15 +44,15 @@ import math
 import sys
 from array import array
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, literal_column, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog_store.catalog_format import BADGE_NAMES
 from catalog_store.models import (
@@ -132,6 +133,32 @@ class SearchResult:
         }
 
 
+def _sql(statement: Any, conn: AsyncConnection) -> str:
+    """A Core statement as this database's SQL text, values inlined (they are constants)."""
+    return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def _raw_partitions(conn: AsyncConnection, sql: str) -> AsyncIterator[Sequence[Any]]:
+    """Rows of ``sql`` as the driver's own tuples, in partitions.
+
+    On SQLite the aiosqlite cursor is read directly: building a SQLAlchemy row for each of
+    millions of offers and tiers was a quarter of the index build. Elsewhere, plain text()
+    rows (no type processing) in partitions.
+    """
+    if conn.dialect.name == "sqlite":
+        raw = await conn.get_raw_connection()
+        cursor = await raw.driver_connection.execute(sql)
+        try:
+            while rows := await cursor.fetchmany(_PARTITION):
+                yield rows
+        finally:
+            await cursor.close()
+        return
+    result = await conn.stream(text(sql))
+    async for part in result.partitions(_PARTITION):
+        yield part
+
+
 def _fen(value: Decimal | None) -> int:
     return _NO_PRICE if value is None else int(value * 100)
 
@@ -208,28 +235,26 @@ class SearchIndex:
             # per-value processing was most of the build
             n = (await conn.execute(text(_COUNT_SQL))).scalar_one()
             add, finish = index._offer_loader(n, parser)
-            offers = await conn.stream(text(_OFFERS_SQL))
-            async for part in offers.partitions(_PARTITION):
+            async for part in _raw_partitions(conn, _OFFERS_SQL):
                 add(part)
             finish()
             position = {offer_id: i for i, offer_id in enumerate(index.ids)}
             filled = np.zeros(len(index.ids), np.int32)
-            tiers = await conn.stream(text(_TIERS_SQL))
-            async for part in tiers.partitions(_PARTITION):
+            async for part in _raw_partitions(conn, _TIERS_SQL):
                 index._add_tiers(part, position, filled)
             # one row per offer, its in-stock colors and sizes joined by the database
             colors: dict[str, set[int]] = defaultdict(set)
             sizes: dict[str, set[int]] = defaultdict(set)
-            in_stock = await conn.stream(
+            in_stock = (
                 select(
                     Sku.offer_id,
-                    func.aggregate_strings(Sku.color, _SEP),
-                    func.aggregate_strings(Sku.size, _SEP),
+                    func.aggregate_strings(Sku.color, literal_column(f"'{_SEP}'")),
+                    func.aggregate_strings(Sku.size, literal_column(f"'{_SEP}'")),
                 )
                 .where(Sku.stock > 0)
                 .group_by(Sku.offer_id)
             )
-            async for part in in_stock.partitions(_PARTITION):
+            async for part in _raw_partitions(conn, _sql(in_stock, conn)):
                 for offer_id, offer_colors, offer_sizes in part:
                     i = position.get(offer_id)
                     if i is None:
@@ -241,10 +266,8 @@ class SearchIndex:
                         if size:
                             sizes[size.lower()].add(i)
             kinds: dict[str, set[int]] = defaultdict(set)
-            options = await conn.stream(
-                select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
-            )
-            async for part in options.partitions(_PARTITION):
+            options = select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
+            async for part in _raw_partitions(conn, _sql(options, conn)):
                 for offer_id, kind in part:
                     if (i := position.get(offer_id)) is not None:
                         kinds[kind].add(i)
@@ -303,19 +326,17 @@ class SearchIndex:
             self.titles.append(title)
             self.factory_ids.append(sys.intern(factory_id))
             leaf_of[i] = self.leaves.setdefault(leaf, len(self.leaves))
-            tokens = (
-                title_tokens.split()
-                if title_tokens is not None
-                else [w for w, _, _ in (parser.segment(normalize(title)) if parser else [])]
-            )
-            self.norm_titles.append(" ".join(tokens))
-            words = set(tokens)
-            words.update(norm(k) for k in decode(keywords) or ())
+            if title_tokens is None:  # imported before tokens were stored
+                segmented = parser.segment(normalize(title)) if parser else []
+                title_tokens = " ".join(w for w, _, _ in segmented)
+            self.norm_titles.append(title_tokens)
+            words = set(title_tokens.split())
+            words.update(map(norm, decode(keywords) or ()))
             words.add(norm(leaf))
             words.add(norm(top))  # the top level: 童装, 箱包, 玩具
             # structured attributes count as words of the offer: V领, 头层牛皮, ins风
             attributes = decode(attributes_json) or {}
-            words.update(norm(str(v)) for v in attributes.values())
+            words.update(map(norm, map(str, attributes.values())))
             for word in words:
                 postings[word].append(i)
             material = str(attributes.get("材质", "")).lower()
