@@ -133,6 +133,13 @@ class SearchResult:
         }
 
 
+def _split(values: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Offers grouped by a small-number column (-1: none), as sorted row arrays per name."""
+    order = np.argsort(values, kind="stable").astype(np.int32)
+    bounds = np.searchsorted(values[order], np.arange(len(names) + 1))
+    return {name: order[bounds[k] : bounds[k + 1]] for k, name in enumerate(names)}
+
+
 def _sql(statement: Any, conn: AsyncConnection) -> str:
     """A Core statement as this database's SQL text, values inlined (they are constants)."""
     return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
@@ -197,7 +204,8 @@ class SearchIndex:
         self.cities: dict[str, np.ndarray] = {}
         self.belts: dict[str, np.ndarray] = {}
         self.badges: dict[str, np.ndarray] = {}
-        self.city_of: list[str] = []
+        self.city_names: list[str] = []
+        self.city_of: np.ndarray = np.zeros(0, np.int32)  # city number of each offer
         self._factory_quality: dict[str, tuple[float, float]] = {}
         self._sales: np.ndarray = np.zeros(0)
         self._repurchase: np.ndarray = np.zeros(0)
@@ -412,27 +420,31 @@ class SearchIndex:
         self.sizes = {k: np.fromiter(sorted(v), np.int32) for k, v in sizes.items()}
         self.kinds = {k: np.fromiter(sorted(v), np.int32) for k, v in kinds.items()}
 
-        cities: dict[str, list[int]] = defaultdict(list)
-        belts: dict[str, list[int]] = defaultdict(list)
-        badges: dict[str, list[int]] = defaultdict(list)
-        super_f = np.zeros(n, np.float64)
-        power = np.zeros(n, np.float64)
-        pickup = np.zeros(n, np.float64)
-        rating = np.zeros(n, np.float64)
-        for i, fid in enumerate(self.factory_ids):
-            _, city, belt, factory_badges = self.factories[fid]
-            self.city_of.append(city)
-            cities[city].append(i)
-            if belt:
-                belts[belt].append(i)
-            for badge in factory_badges:
-                badges[badge].append(i)
-            super_f[i] = "super_factory" in factory_badges
-            power[i] = "power_merchant" in factory_badges
-            pickup[i], rating[i] = self._factory_quality[fid]
-        self.cities = {k: np.asarray(v, np.int32) for k, v in cities.items()}
-        self.belts = {k: np.asarray(v, np.int32) for k, v in belts.items()}
-        self.badges = {k: np.asarray(v, np.int32) for k, v in badges.items()}
+        # factory facts go to offers by one gather per column, not a loop per offer
+        factory_ids = list(self.factories)
+        number = {fid: k for k, fid in enumerate(factory_ids)}
+        of = np.fromiter((number[f] for f in self.factory_ids), np.int32, count=n)
+        city_names = sorted({self.factories[f][1] for f in factory_ids})
+        belt_names = sorted({self.factories[f][2] for f in factory_ids if self.factories[f][2]})
+        city_no = {c: k for k, c in enumerate(city_names)}
+        belt_no = {b: k for k, b in enumerate(belt_names)}
+        f_city = np.array([city_no[self.factories[f][1]] for f in factory_ids], np.int32)
+        f_belt = np.array(
+            [belt_no.get(self.factories[f][2] or "", -1) for f in factory_ids], np.int32
+        )
+        f_badges = [set(self.factories[f][3]) for f in factory_ids]
+        f_pickup = np.array([self._factory_quality[f][0] for f in factory_ids], np.float64)
+        f_rating = np.array([self._factory_quality[f][1] for f in factory_ids], np.float64)
+        self.city_names, self.city_of = city_names, f_city[of]
+        self.cities = _split(self.city_of, city_names)
+        self.belts = _split(f_belt[of], belt_names)
+        self.badges = {}
+        for badge in {b for bs in f_badges for b in bs}:
+            has = np.array([badge in bs for bs in f_badges], bool)
+            self.badges[badge] = np.flatnonzero(has[of]).astype(np.int32)
+        super_f = np.array(["super_factory" in bs for bs in f_badges], np.float64)[of]
+        power = np.array(["power_merchant" in bs for bs in f_badges], np.float64)[of]
+        pickup, rating = f_pickup[of], f_rating[of]
         max_sales = math.log1p(sales.max()) if n and sales.max() > 0 else 1.0
         self.quality = (
             0.30 * super_f
@@ -649,7 +661,7 @@ class SearchIndex:
         if name == "region":
             counts: dict[str, int] = defaultdict(int)
             for i in rows:
-                counts[self.city_of[i]] += 1
+                counts[self.city_names[self.city_of[i]]] += 1
             best = sorted(counts, key=lambda c: -counts[c])[:3]
             return EmptyReason(
                 name, f"{query.region}没有这类货，货源在：{'、'.join(best)}", "、".join(best)
