@@ -267,6 +267,19 @@ async def test_a_match_is_never_lost_to_the_candidate_cut(
     assert ids(index, "法式碎花连衣裙 20元以内") == ["cheap"]
 
 
+async def test_a_named_attribute_is_preferred(engine: AsyncEngine, tmp_path: Path) -> None:
+    """Same title, same factory quality: the offer whose attributes have what was asked wins."""
+    cotton = offer("cotton", "gz-small", "夏季宽松连衣裙", "连衣裙", 50)
+    cotton["attributes"] = {"材质": "纯棉", "领型": "V领"}
+    poly = offer("poly", "gz-small", "夏季宽松连衣裙", "连衣裙", 50)
+    poly["attributes"] = {"材质": "涤纶", "领型": "圆领"}
+    await import_catalog(engine, write_catalog(tmp_path / "c", FACTORIES, [poly, cotton]))
+    index = await SearchIndex.build(engine, _parser())
+    assert ids(index, "纯棉连衣裙") == ["cotton", "poly"]  # a material slot
+    assert ids(index, "v领连衣裙") == ["cotton", "poly"]  # an attribute value as a keyword
+    assert ids(index, "涤纶 连衣裙")[0] == "poly"
+
+
 async def test_the_service_rebuilds_after_an_import(engine: AsyncEngine, tmp_path: Path) -> None:
     await import_catalog(engine, write_catalog(tmp_path / "v1", FACTORIES, OFFERS[:2]))
     service = SearchService(engine, _parser())
