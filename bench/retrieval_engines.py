@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import sqlite3
 import sys
 import tempfile
@@ -24,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nlu
+from bench.common import pct, real_queries
 from catalog_store import db
 from catalog_store.search import SearchIndex
 
-QUERIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "taobao-queries.tsv"
 BUYER = [
     "连衣裙 一件代发",
     "纯棉t恤 定制logo",
@@ -40,11 +39,6 @@ BUYER = [
     "双肩包 ins风",
     "运动鞋 老爹鞋",
 ]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 def fts_query(keywords: list[str]) -> str:
@@ -60,10 +54,7 @@ async def main(database: Path, lexicon: Path, n_real: int) -> None:
     ours_build = time.perf_counter() - started
     await engine.dispose()
 
-    real = []
-    if QUERIES.is_file():
-        lines = QUERIES.read_text(encoding="utf-8").splitlines()
-        real = [ln.split("\t", 1)[1] for ln in random.Random(11).sample(lines, n_real)]
+    real = real_queries(n_real, seed=11)
     keyword_sets = [k for k in (parser.parse(q).keywords for q in BUYER * 10 + real) if k]
 
     ours, ours_hits = [], 0

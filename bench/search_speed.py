@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import statistics
 import sys
 import time
@@ -22,12 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nlu
+from bench.common import pct, real_queries
 from catalog_store import db
 from catalog_store.lexicon_source import ensure_catalog_lexicon
 from catalog_store.search import SearchIndex
 from nlu.normalize import normalize
 
-QUERIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "taobao-queries.tsv"
 BUYER_QUERIES = [
     "连衣裙 一件代发",
     "50元以内纯棉T恤 定制logo",
@@ -54,11 +53,6 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
 async def run(url: str, lexicon: Path, n_real: int, n_baseline: int) -> None:
     engine = db.create_engine(url)
     await db.migrate(engine)
@@ -75,10 +69,7 @@ async def run(url: str, lexicon: Path, n_real: int, n_baseline: int) -> None:
         flush=True,
     )
 
-    real = []
-    if QUERIES.is_file():
-        lines = QUERIES.read_text(encoding="utf-8").splitlines()
-        real = [ln.split("\t", 1)[1] for ln in random.Random(7).sample(lines, n_real)]
+    real = real_queries(n_real, seed=7)
     mix = real + BUYER_QUERIES * 20
     for q in mix[:50]:  # warm caches the way a running bot has them
         index.search(q)
