@@ -5,8 +5,7 @@
 
 Reports:
 - lexicon load: the time to construct a ``Parser`` (seeds plus the catalog lexicon) in a
-  fresh process, median of 3 processes, and whether any of them wrote jieba's caches anew
-  (after the first run on a machine none should: startup loads them);
+  fresh process, median of 3 processes;
 - per-query p50 / p90 / p99 / max of ``Parser.parse`` and of ``jieba.lcut`` over every query,
   in the same run, with their ratio (targets: p99 under 0.5 ms, load under 1.5 s);
 - the share of queries a typo correction rewrote, with 30 of them (a deterministic sample)
@@ -39,7 +38,6 @@ from nlu.lexicon import load_lexicon  # noqa: E402
 
 DEFAULT_QUERIES = ROOT.parent / "shared" / "data" / "taobao-queries.tsv"
 DEFAULT_CATALOG = ROOT / "data" / "lexicon" / "catalog.json"
-DEFAULT_CACHE = ROOT / "data" / "cache"  # where sourcing-bot keeps jieba's caches
 P99_TARGET_MS = 0.5
 LOAD_TARGET_S = 1.5
 SAMPLE_SEED = 3
@@ -54,27 +52,18 @@ from nlu import Parser
 from nlu.lexicon import load_lexicon
 imported = time.perf_counter() - t0
 catalog = Path(sys.argv[1]) if sys.argv[1] else None
-cache_dir = Path(sys.argv[2]) if sys.argv[2] else None
-def cache_files():
-    import tempfile
-    folder = cache_dir or Path(tempfile.gettempdir())
-    return {p.name: p.stat().st_mtime_ns for p in folder.glob("jieba*")}
-before = cache_files()
 t0 = time.perf_counter()
-parser = Parser(load_lexicon(catalog), cache_dir)
+parser = Parser(load_lexicon(catalog))
 built = time.perf_counter() - t0
-after = cache_files()
-rebuilt = any(before.get(name) != mtime for name, mtime in after.items())
-print(json.dumps({"imports": imported, "load": built, "rebuilt_cache": rebuilt,
-                  "words": len(parser.lexicon.slot_words())}))
+print(json.dumps({"imports": imported, "load": built, "words": len(parser.lexicon.slot_words())}))
 """
 
 
-def load_times(catalog: Path | None, cache_dir: Path | None, runs: int = 3) -> list[dict]:
+def load_times(catalog: Path | None, runs: int = 3) -> list[dict]:
     out = []
     for _ in range(runs):
         done = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(catalog or ""), str(cache_dir or "")],
+            [sys.executable, "-c", _CHILD, str(catalog or "")],
             capture_output=True,
             text=True,
             cwd=ROOT,
@@ -148,9 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--catalog-lexicon", type=Path, default=None, help="catalog lexicon JSON")
     ap.add_argument("--queries", type=Path, default=DEFAULT_QUERIES, help="id<TAB>query lines")
-    ap.add_argument(
-        "--cache-dir", type=Path, default=DEFAULT_CACHE, help="jieba's caches (as the bot)"
-    )
     ap.add_argument("--samples", type=int, default=30, help="corrections to print")
     args = ap.parse_args(argv)
 
@@ -165,14 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lexicon_name = str(catalog) if catalog else "seeds only (no data/lexicon/catalog.json)"
 
-    print(f"lexicon: {lexicon_name}; jieba caches in {args.cache_dir}")
+    print(f"lexicon: {lexicon_name}")
     print(f"python {sys.version.split()[0]}, jieba {jieba.__version__}")
 
     # --- load -------------------------------------------------------------------------
-    loads = load_times(catalog, args.cache_dir)
+    loads = load_times(catalog)
     load_s = statistics.median(r["load"] for r in loads)
     imports_s = statistics.median(r["imports"] for r in loads)
-    rebuilt = sum(r["rebuilt_cache"] for r in loads)
     each = ", ".join(f"{r['load']:.3f}" for r in loads)
     print(
         f"\nload (fresh process, median of {len(loads)}): {load_s:.3f} s  [{each}]"
@@ -180,13 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  + imports before it {imports_s:.3f} s = startup {imports_s + load_s:.3f} s;"
-        f" lexicon words {loads[0]['words']}; jieba cache rebuilt in {rebuilt} of"
-        f" {len(loads)} runs"
+        f" lexicon words {loads[0]['words']}"
     )
 
     # --- speed ------------------------------------------------------------------------
     queries = read_queries(args.queries)
-    parser = Parser(load_lexicon(catalog), args.cache_dir)
+    parser = Parser(load_lexicon(catalog))
     jieba.setLogLevel(60)
     jieba.initialize()
     for text in queries[:200]:  # warm both up: first calls fill lazy caches

@@ -47,7 +47,7 @@ def fts_query(keywords: list[str]) -> str:
 
 async def main(database: Path, lexicon: Path, n_real: int) -> None:
     url = f"sqlite+aiosqlite:///{database}"
-    parser = nlu.configure(lexicon, lexicon.parent / "cache")
+    parser = nlu.configure(lexicon)
     engine = db.create_engine(url)
     started = time.perf_counter()
     index = await SearchIndex.build(engine, parser)

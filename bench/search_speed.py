@@ -57,7 +57,7 @@ async def run(url: str, lexicon: Path, n_real: int, n_baseline: int) -> None:
     engine = db.create_engine(url)
     await db.migrate(engine)
     await ensure_catalog_lexicon(engine, lexicon)
-    parser = nlu.configure(lexicon, lexicon.parent / "cache")
+    parser = nlu.configure(lexicon)
     before = rss_mb()
     started = time.perf_counter()
     index = await SearchIndex.build(engine, parser)

@@ -125,7 +125,7 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
         report = settings.data_dir / "import-reports" / f"rejected-{stamp}.jsonl"
     # titles are segmented at import with the lexicon of the catalog already in the store
     await ensure_catalog_lexicon(engine, settings.lexicon_path)
-    nlu.configure(settings.lexicon_path, settings.cache_dir)
+    nlu.configure(settings.lexicon_path)
     progress = _RichProgress("importing") if err.is_terminal and not args.quiet else None
     try:
         result = await import_catalog(
@@ -186,7 +186,7 @@ async def load_parser(settings: Settings, engine: AsyncEngine) -> Parser:
     """The parser with the lexicon of the catalog in the store (rebuilt if the catalog changed)."""
     await db.migrate(engine)
     await ensure_catalog_lexicon(engine, settings.lexicon_path)
-    return nlu.configure(settings.lexicon_path, settings.cache_dir)
+    return nlu.configure(settings.lexicon_path)
 
 
 def _describe(query: ParsedQuery) -> str:

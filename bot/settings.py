@@ -29,11 +29,6 @@ class Settings(BaseSettings):
         """The catalog's part of the query lexicon, rebuilt after each import."""
         return self.data_dir / "lexicon" / "catalog.json"
 
-    @property
-    def cache_dir(self) -> Path:
-        """Caches that survive restarts (jieba's dictionary cache)."""
-        return self.data_dir / "cache"
-
     @cached_property
     def db_url(self) -> str:
         if self.database_url:

@@ -46,10 +46,10 @@ _NEGATIONS = frozenset({"不要", "不是", "别", "不想要", "除了"})
 
 
 class Parser:
-    def __init__(self, lexicon: Lexicon, cache_dir: Path | None = None) -> None:
+    def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
         self._kinds = lexicon.slot_words()
-        self._tokenizer = _load_tokenizer(sorted(self._kinds), cache_dir)
+        self._tokenizer = _load_tokenizer(sorted(self._kinds))
         self._numeral_words = [w for w in self._kinds if re.search(r"[一二两三四五六七八九十]", w)]
         tokenizer = self._tokenizer
         self._typos = TypoIndex(
@@ -286,12 +286,11 @@ class Parser:
         )
 
 
-def _load_tokenizer(words: list[str], cache_dir: Path | None) -> rjieba.Jieba:
+def _load_tokenizer(words: list[str]) -> rjieba.Jieba:
     """jieba's algorithm and dictionary (jieba-rs, through rjieba) with the lexicon's words.
 
     The Rust port segments a title in about 5 µs where the Python jieba takes 55 µs, and
-    loads its built-in dictionary in under 0.1 s, so there is nothing to cache between starts
-    (``cache_dir`` is kept for callers that pass it).
+    loads its built-in dictionary in under 0.1 s, so nothing is cached between starts.
     """
     tokenizer = rjieba.Jieba()
     for word in words:
@@ -321,10 +320,10 @@ _default: Parser | None = None
 _lock = threading.Lock()
 
 
-def configure(catalog_lexicon: Path | None, cache_dir: Path | None = None) -> Parser:
+def configure(catalog_lexicon: Path | None) -> Parser:
     """Load (or reload, after a catalog import) the parser that ``parse`` uses."""
     global _default
-    parser = Parser(load_lexicon(catalog_lexicon), cache_dir)
+    parser = Parser(load_lexicon(catalog_lexicon))
     with _lock:
         _default = parser
     return parser
