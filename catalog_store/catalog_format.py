@@ -182,7 +182,7 @@ _FACTORY_DEFAULTS: dict[str, Any] = {
     "rating": None,
     "supplier_chat_id": None,
 }
-_OFFER_DEFAULTS: dict[str, Any] = {
+OFFER_DEFAULTS: dict[str, Any] = {
     "attributes": {},
     "keywords": [],
     "unit": "件",
@@ -198,7 +198,7 @@ _OFFER_DEFAULTS: dict[str, Any] = {
 }
 _DROPSHIP_DEFAULTS: dict[str, Any] = {"price": None, "ship_within_hours": None}
 _SKU_DEFAULTS: dict[str, Any] = {"specs": {}, "price": None}
-_OPTION_DEFAULTS: dict[str, Any] = {
+OPTION_DEFAULTS: dict[str, Any] = {
     "min_qty": 1,
     "unit_fee": Decimal(0),
     "setup_fee": Decimal(0),
@@ -236,14 +236,14 @@ def normalize_factory(record: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_offer(record: dict[str, Any]) -> dict[str, Any]:
     """Apply the contract's defaults in place (absent, null and default are one meaning)."""
-    _with_defaults(record, _OFFER_DEFAULTS)
+    _with_defaults(record, OFFER_DEFAULTS)
     dropship = record.get("dropship") or {"supported": False}
     _with_defaults(dropship, _DROPSHIP_DEFAULTS)
     record["dropship"] = dropship
     for sku in record["skus"]:
         _with_defaults(sku, _SKU_DEFAULTS)
     for option in record["customization"]:
-        _with_defaults(option, _OPTION_DEFAULTS)
+        _with_defaults(option, OPTION_DEFAULTS)
     return record
 
 

@@ -27,12 +27,13 @@ from catalog_store.catalog_format import (
     DROPSHIP_KEYS,
     FACTORY_KEYS,
     NO_DROPSHIP,
+    OFFER_DEFAULTS,
     OFFER_KEYS,
+    OPTION_DEFAULTS,
     OPTION_KEYS,
     SIZE_KEY,
     SKU_KEYS,
     TIER_KEYS,
-    ZERO,
     CrossFieldProblems,
     LineProblem,
     describe_validation_error,
@@ -116,8 +117,9 @@ def offer_rows(o: dict[str, Any]) -> dict[str, list[Any]]:
     """The offer's row (a dict, stamps left empty) and its children's rows (parameter tuples
     in ``CHILD_COLUMNS`` order, ready to bind), keyed by table name.
 
-    ``o`` is a validated offer; absent optional keys take the contract's defaults here
-    (the same ones ``catalog_format.normalize_offer`` applies).
+    ``o`` is a validated offer; absent optional keys take the contract's defaults here, read
+    from the same tables ``catalog_format.normalize_offer`` applies (without copying the
+    record, which a million-offer import cannot afford).
     """
     oid = o["id"]
     get = o.get
@@ -131,7 +133,7 @@ def offer_rows(o: dict[str, Any]) -> dict[str, list[Any]]:
         "category_leaf": o["category"][-1],
         "attributes": get("attributes") or {},
         "keywords": get("keywords") or [],
-        "unit": get("unit") or "件",
+        "unit": get("unit") or OFFER_DEFAULTS["unit"],
         "moq": o["moq"],
         "dropship_supported": ds["supported"],
         "dropship_price": ds.get("price"),
@@ -141,9 +143,9 @@ def offer_rows(o: dict[str, Any]) -> dict[str, list[Any]]:
         "bundle_tags": get("bundle_tags") or [],
         "sales_30d": get("sales_30d"),
         "repurchase_rate": get("repurchase_rate"),
-        "mix_wholesale": get("mix_wholesale", True),
+        "mix_wholesale": get("mix_wholesale", OFFER_DEFAULTS["mix_wholesale"]),
         "shipping_fee": get("shipping_fee"),
-        "active": get("active", True),
+        "active": get("active", OFFER_DEFAULTS["active"]),
         "extra": _safe_extra(o, OFFER_KEYS),
         **_UNSTAMPED,
     }
@@ -175,9 +177,9 @@ def offer_rows(o: dict[str, Any]) -> dict[str, list[Any]]:
             i,
             c["kind"],
             c["name"],
-            c.get("min_qty", 1),
-            _fen(c.get("unit_fee", ZERO)),
-            _fen(c.get("setup_fee", ZERO)),
+            c.get("min_qty", OPTION_DEFAULTS["min_qty"]),
+            _fen(c.get("unit_fee", OPTION_DEFAULTS["unit_fee"])),
+            _fen(c.get("setup_fee", OPTION_DEFAULTS["setup_fee"])),
             c.get("lead_days"),
             c.get("lead_hours"),
             _extra_json(c, OPTION_KEYS),

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog_store.catalog_source import (
@@ -108,6 +108,11 @@ class ImportResult:
     @property
     def ok(self) -> bool:
         return self.rejected_lines == 0
+
+
+async def latest_import_id(conn: AsyncConnection) -> int | None:
+    """The newest committed import: caches built from the catalog compare it to refresh."""
+    return (await conn.execute(select(func.max(CatalogImport.id)))).scalar_one_or_none()
 
 
 class ImportProgress(Protocol):

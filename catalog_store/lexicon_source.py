@@ -16,10 +16,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog_store.models import CatalogImport, Factory, Offer, Sku
+from catalog_store.importer import latest_import_id
+from catalog_store.models import Factory, Offer, Sku
 
 FORMAT = 1  # nlu.lexicon.CATALOG_LEXICON_VERSION
 # a seller keyword names a leaf when this share of its offers are in that leaf
@@ -30,11 +31,6 @@ MAX_WORD_CHARS = 12
 
 def _short(word: str) -> bool:
     return 1 < len(word) <= MAX_WORD_CHARS
-
-
-async def latest_import_id(engine: AsyncEngine) -> int | None:
-    async with engine.connect() as conn:
-        return (await conn.execute(select(func.max(CatalogImport.id)))).scalar_one_or_none()
 
 
 async def build_catalog_lexicon(engine: AsyncEngine) -> dict[str, Any]:
@@ -76,7 +72,7 @@ async def build_catalog_lexicon(engine: AsyncEngine) -> dict[str, Any]:
             regions.setdefault(city, city)
             if belt:
                 regions.setdefault(belt, city)
-        import_id = (await conn.execute(select(func.max(CatalogImport.id)))).scalar_one_or_none()
+        import_id = await latest_import_id(conn)
     synonyms = {}
     names = [leaf.lower() for leaf in leaves]
     for word, counts in keyword_leaves.items():
@@ -119,7 +115,8 @@ def _recorded_import(path: Path) -> object:
 
 async def ensure_catalog_lexicon(engine: AsyncEngine, path: Path, *, force: bool = False) -> bool:
     """Rebuild ``path`` when the catalog changed since it was written; True if rebuilt."""
-    current = await latest_import_id(engine)
+    async with engine.connect() as conn:
+        current = await latest_import_id(conn)
     if not force and _recorded_import(path) == current:
         return False
     _write_atomically(path, await build_catalog_lexicon(engine))

@@ -55,8 +55,8 @@ from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog_store.catalog_format import BADGE_NAMES
+from catalog_store.importer import latest_import_id
 from catalog_store.models import (
-    CatalogImport,
     CustomizationOption,
     Factory,
     Sku,
@@ -222,9 +222,7 @@ class SearchIndex:
         index = cls()
         index.parser = parser
         async with engine.connect() as conn:
-            index.import_id = (
-                await conn.execute(select(func.max(CatalogImport.id)))
-            ).scalar_one_or_none()
+            index.import_id = await latest_import_id(conn)
             for fid, name, city, belt, badges, pickup, rating in await conn.execute(
                 select(
                     Factory.id,
@@ -713,7 +711,7 @@ class SearchService:
     async def refresh(self) -> bool:
         """Build the index if there is none or the catalog changed since; True if rebuilt."""
         async with self.engine.connect() as conn:
-            latest = (await conn.execute(select(func.max(CatalogImport.id)))).scalar_one_or_none()
+            latest = await latest_import_id(conn)
         if self.index is not None and self.index.import_id == latest:
             return False
         self.index = await SearchIndex.build(self.engine, self.parser)
