@@ -23,6 +23,20 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy async URL; default: SQLite file in DATA_DIR"
     )
     bot_token: SecretStr | None = Field(default=None, description="Telegram bot token")
+    telegram_api_base: str | None = Field(
+        default=None,
+        description="another Bot API server, e.g. http://127.0.0.1:8081 (self-hosted or a test "
+        "double); default: api.telegram.org",
+    )
+    default_locale: str = Field(
+        default="zh_CN", description="language for users whose Telegram language we lack"
+    )
+    support_contact: str | None = Field(
+        default=None, description="how buyers reach a person (shown when they ask for one)"
+    )
+    flood_retries: int = Field(
+        default=3, description="times an outgoing call is retried after Telegram's flood control"
+    )
 
     @property
     def lexicon_path(self) -> Path:

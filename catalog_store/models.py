@@ -5,6 +5,10 @@ tiers, SKUs and customization options. Money is stored as integer fen (exact on 
 PostgreSQL alike) and read back as ``Decimal`` CNY; times are UTC. Keys of the contract that
 this schema does not know are kept in ``extra``. Tables for buyers, orders, reservations,
 conversations and workflows are designed in ``docs/schema.md`` and arrive as migrations.
+
+Below the catalog: the buyers the bot talks to, their searches (so a button carries a short
+integer, not a query or a catalog id), short integer keys for offers, and the persistent FSM
+state of each conversation (aiogram's storage over this table lives in ``bot/``).
 """
 
 from __future__ import annotations
@@ -239,3 +243,57 @@ class CatalogImport(Base):
     offers_new: Mapped[int] = mapped_column(Integer, default=0)
     offers_changed: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- buyers and the conversation ------------------------------------------------------------
+
+
+class Buyer(Base):
+    """A Telegram user who wrote to the bot; ``blocked_at`` set while they block it."""
+
+    __tablename__ = "buyers"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    username: Mapped[str | None] = mapped_column(String(64))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    blocked_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OfferKey(Base):
+    """A short integer for an offer id, so buttons carry a few digits (callback data < 64
+    bytes) and never a raw catalog id. Never reused; survives re-imports."""
+
+    __tablename__ = "offer_keys"
+
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    offer_id: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class BuyerSearch(Base):
+    """One search as the buyer sees it: the text and the refinements pressed since.
+
+    Result pages and refinement buttons name a search by this id, so an old message's
+    buttons keep working and a forged id of someone else's search is refused.
+    """
+
+    __tablename__ = "buyer_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    text: Mapped[str] = mapped_column(Text)
+    refinements: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FsmState(Base):
+    """aiogram FSM state and data of one conversation key (JSON-safe data only)."""
+
+    __tablename__ = "fsm_states"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(255))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
