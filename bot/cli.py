@@ -11,6 +11,9 @@ Commands (``sourcing-bot --help`` lists them):
   search TEXT [--json] [--limit N]  search the catalog as a buyer would
   search --json --batch FILE        one query per line in, one JSON result per line out
   demo                              set up the default store with the demo catalog, print stats
+  run                               the bot on Telegram (long polling; needs BOT_TOKEN)
+  chat [--lang en]                  the same bot in this terminal: no Telegram, no network
+  start                             `run` when BOT_TOKEN is set (environment or .env), else `chat`
 
 Exit status: 0 on success, 1 when the input was refused (with the reasons on stderr),
 2 on a usage error.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -43,7 +47,7 @@ from catalog_store import db
 from catalog_store.catalog_format import BADGE_NAMES
 from catalog_store.catalog_source import CatalogSourceError
 from catalog_store.exporter import export_catalog
-from catalog_store.importer import ImportResult, import_catalog
+from catalog_store.importer import ImportResult, import_catalog, latest_import_id
 from catalog_store.lexicon_source import ensure_catalog_lexicon
 from catalog_store.search import SearchResult, SearchService
 from catalog_store.stats import catalog_stats
@@ -184,9 +188,10 @@ async def cmd_stats(settings: Settings, engine: AsyncEngine, args: argparse.Name
 
 async def load_parser(settings: Settings, engine: AsyncEngine) -> Parser:
     """The parser with the lexicon of the catalog in the store (rebuilt if the catalog changed)."""
+    from bot.app import load_parser as load
+
     await db.migrate(engine)
-    await ensure_catalog_lexicon(engine, settings.lexicon_path)
-    return nlu.configure(settings.lexicon_path)
+    return await load(engine, settings.lexicon_path)
 
 
 def _describe(query: ParsedQuery) -> str:
@@ -300,6 +305,61 @@ async def cmd_demo(settings: Settings, engine: AsyncEngine, args: argparse.Names
     return status
 
 
+async def _catalog_hint(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        if await latest_import_id(conn) is None:
+            err.print(
+                "the store holds no catalog yet: searches will find nothing. Import one with "
+                "`sourcing-bot catalog import PATH`, or the demo with `sourcing-bot demo`.",
+                markup=False,
+            )
+
+
+async def cmd_run(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    from bot.app import open_app
+    from bot.polling import run_polling
+
+    if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
+        err.print(
+            "BOT_TOKEN is not set: put it in the environment or .env (from @BotFather), "
+            "or try the bot in this terminal with `sourcing-bot chat`",
+            markup=False,
+        )
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    async with open_app(settings, engine) as app:
+        await _catalog_hint(engine)
+        return await run_polling(app)
+
+
+async def cmd_chat(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    from aiogram.types import User
+
+    from bot.app import open_app
+    from bot.console import run_chat
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    user = User(
+        id=args.user_id, is_bot=False, first_name=args.name, language_code=args.lang or None
+    )
+    async with open_app(settings, engine) as app:
+        await _catalog_hint(engine)
+        return await run_chat(app, sys.stdin, sys.stdout, user)
+
+
+async def cmd_start(settings: Settings, engine: AsyncEngine, args: argparse.Namespace) -> int:
+    token = settings.bot_token.get_secret_value().strip() if settings.bot_token else ""
+    if token:
+        return await cmd_run(settings, engine, args)
+    out.print(
+        "BOT_TOKEN is not set: starting the bot in this terminal (`sourcing-bot chat`)",
+        markup=False,
+    )
+    return await cmd_chat(settings, engine, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sourcing-bot", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -310,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--all", action="store_true", help="list every city")
     demo.set_defaults(run=cmd_demo)
+
+    run = sub.add_parser("run", help="run the bot on Telegram with long polling (BOT_TOKEN)")
+    run.set_defaults(run=cmd_run)
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (no Telegram)")
+    chat.add_argument(
+        "--lang", default="zh-CN", help="your Telegram language code (default zh-CN; try en)"
+    )
+    chat.add_argument("--name", default="买家", help="your first name as the bot sees it")
+    chat.add_argument("--user-id", type=int, default=10_001, help="your Telegram user id")
+    chat.set_defaults(run=cmd_chat)
+
+    start = sub.add_parser("start", help="run on Telegram if BOT_TOKEN is set, else chat here")
+    start.set_defaults(run=cmd_start, lang="zh-CN", name="买家", user_id=10_001)
 
     db_cmd = sub.add_parser("db", help="database schema")
     db_sub = db_cmd.add_subparsers(dest="db_command", required=True)

@@ -2,18 +2,22 @@
 
 How a query is answered:
 
-1. **Parse** with ``nlu`` (typos fixed, slots read).
+1. **Parse** with ``nlu`` (typos fixed, slots read). A message that names a material and
+   only describes goods (纯棉), which the parser reads as a change to an earlier answer, is
+   searched too when it is handed to search; other intents (转人工, 红色) find nothing.
 2. **Retrieve** candidates: when the parser recognized a leaf category, that leaf's offers
    (so 裙子 and 长裙 find dresses whatever their titles say, and a 连衣裙收纳袋 is not a
    dress); otherwise every offer whose stored title tokens, seller keywords or leaf name
-   contain a query keyword, from an inverted index. No scan of all offers; a query with
-   constraints but no goods words starts from all offers.
+   contain a query keyword, from an inverted index; a query naming only a material (纯棉)
+   starts from the offers with that word. No scan of all offers; a query with constraints
+   but no goods words starts from all offers.
 3. **Constrain**, over *all* candidates before any cut: price bounds by the contract's
    rule (the drop-ship price when drop-ship is asked, the price at the asked quantity when
    one is given, else the MOQ unit price), drop-ship offered, a color or size in stock, a
    customization kind offered, region (city or industrial belt), badges. Nothing is traded
    for text similarity. When the constraints leave nothing, ``empty_reason`` names the one
-   that emptied the list and the nearest relaxation (50元以内没有，最低58.00元).
+   that emptied the list, what was asked and the nearest relaxation (50元以内没有，最低
+   58.00元), as Chinese text for the CLI and as values for the handlers' locale files.
 4. **Rank** (documented formula, ``score``)::
 
        text     = 1.0 · idf-weighted share of query keywords in the offer's words (title
@@ -28,6 +32,10 @@ How a query is answered:
 
    The category term makes a dress outrank a 连衣裙收纳袋 (a storage bag whose title says
    连衣裙); quality orders offers that match equally well.
+5. **Around the results**, for the handlers' refinements: the leaf categories of the best
+   20 (``top_leaves``: a vague query spans several), and up to three price bands at round
+   amounts over every offer that met the constraints (``price_bands``). ``bundle_for``
+   picks offers to sell beside one (搭配购) from its bundle tags.
 
 The index is built once from the store and rebuilt by ``SearchService.refresh`` when a
 newer import exists. Why our own index and not SQLite FTS5: measured by
@@ -39,6 +47,7 @@ No Telegram here; result texts are data for the handlers to render.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import sys
@@ -77,6 +86,10 @@ _PARTITION = 20_000  # rows per read when streaming SKUs and tiers
 MAX_TIERS = 6  # price tiers kept per offer in the index (the contract allows more; rare)
 _NO_PRICE = np.iinfo(np.int64).max
 _CENT = Decimal("0.01")
+TOP_LEAVES_OF = 20  # results whose leaves SearchResult.top_leaves counts
+_BAND_SAMPLE = 2048  # prices sampled for the band cuts' thirds
+_STEPS = tuple(m * 10**k for k in range(12) for m in (1, 2, 5))  # round amounts, in fen
+_DESCRIBING = ("colors", "sizes", "materials")  # slots that describe goods
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,8 @@ class Hit:
     factory_name: str
     city: str
     badges: list[str]
+    category_top: str
+    category_leaf: str
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,17 +119,31 @@ class Hit:
             "factory_name": self.factory_name,
             "city": self.city,
             "badges": list(self.badges),
+            "category_top": self.category_top,
+            "category_leaf": self.category_leaf,
         }
 
 
 @dataclass(frozen=True)
 class EmptyReason:
-    """Which constraint emptied the result, and the nearest thing that exists."""
+    """Which constraint emptied the result, and the nearest thing that exists.
 
-    constraint: str  # keywords, dropship, price_max, price_min, colors, sizes, customization,
-    # region, badges, intent
+    ``text`` is Chinese, for the CLI; handlers render ``constraint``, ``asked`` and
+    ``options`` from their locale files instead. ``asked``: what the buyer asked that emptied
+    the list (a price as "50.00", colors, sizes, the region, customization kinds, badge
+    codes, keywords, a quantity as "3"). ``options``: the nearest alternatives, as values a
+    refinement can use: price_max the lowest price there is ("58.00"), price_min the highest,
+    colors and sizes the in-stock values most common first, region the cities with most of
+    these goods, quantity the least MOQ; empty for dropship, customization and badges (the
+    way out is to drop the wish) and for keywords and intent.
+    """
+
+    constraint: str  # keywords, dropship, quantity, price_max, price_min, colors, sizes,
+    # customization, region, badges, intent
     text: str  # in Chinese, for the CLI and as the handlers' default
     nearest: str | None = None
+    asked: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +152,12 @@ class SearchResult:
     results: list[Hit] = field(default_factory=list)
     total: int = 0  # offers that meet every constraint
     empty_reason: EmptyReason | None = None
+    # leaf categories of the best TOP_LEAVES_OF results (before paging), most common first
+    top_leaves: list[tuple[str, int]] = field(default_factory=list)
+    # up to three (low, high) CNY bands over every offer that met the constraints, by the
+    # price the constraints use; bounds inclusive, as the query's; the outer ends are the
+    # query's own bounds (None: open), so price_min, price_max = a band narrows the search
+    price_bands: list[tuple[Decimal | None, Decimal | None]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -130,7 +165,13 @@ class SearchResult:
             "results": [h.as_json() for h in self.results],
             "total": self.total,
             "empty_reason": None if self.empty_reason is None else self.empty_reason.text,
+            "top_leaves": [[leaf, n] for leaf, n in self.top_leaves],
+            "price_bands": [[_money(low), _money(high)] for low, high in self.price_bands],
         }
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
 
 
 def _split(values: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
@@ -166,6 +207,46 @@ async def _raw_partitions(conn: AsyncConnection, sql: str) -> AsyncIterator[Sequ
         yield part
 
 
+def _searchable(query: ParsedQuery) -> bool:
+    """A search, or a message that names a material and only describes goods (纯棉, 纯棉
+    白色的).
+
+    The parser reads attributes without goods as a change to what is being chosen; whether
+    the conversation has something to change is the handlers' call. Asked to search, the
+    index finds the goods made of the material (from its posting list). A color or size
+    alone (红色) is still no search: it would mean a pass over every offer for little use.
+    """
+    if query.intent in (Intent.search, Intent.customize):
+        return True
+    return (
+        query.intent is Intent.modify
+        and "materials" in query.changes
+        and set(query.changes) <= set(_DESCRIBING)
+    )
+
+
+def _round_cut(target: int, fits: Callable[[int], bool]) -> int | None:
+    """A round amount of fen near ``target`` for which ``fits`` holds, or None.
+
+    Round: a multiple of a step of 1, 2 or 5 times a power of ten, with at most two
+    significant digits (30, 45, 1.2, 2500). Steps from the largest at most a quarter of the
+    target down; the first rounding (nearest, up, down) that fits is taken.
+    """
+    for step in reversed(_STEPS):
+        if step * 4 > target:
+            continue
+        if step * 100 < target:
+            break
+        for cut in (
+            (target + step // 2) // step * step,
+            -(-target // step) * step,
+            target // step * step,
+        ):
+            if cut > 0 and len(str(cut).rstrip("0")) <= 2 and fits(cut):
+                return cut
+    return None
+
+
 def _fen(value: Decimal | None) -> int:
     return _NO_PRICE if value is None else int(value * 100)
 
@@ -189,9 +270,18 @@ class SearchIndex:
         self.leaf_of: np.ndarray = np.zeros(0, np.int32)
         self.leaves: dict[str, int] = {}
         self.leaf_rows: list[np.ndarray] = []  # offers of each leaf, by leaf number
+        self.leaf_names: list[str] = []  # leaf number → name
+        self.top_of: np.ndarray = np.zeros(0, np.int32)  # top category number of each offer
+        self.tops: dict[str, int] = {}
+        self.top_names: list[str] = []
+        self.top_rows: list[np.ndarray] = []  # offers of each top category, by number
+        self._by_quality: dict[tuple[str, str], np.ndarray] = {}  # bundle_for's cache
+        self._id_hashes: tuple[np.ndarray, np.ndarray] | None = None  # see _row_of
+        self._tag_names: tuple[dict[str, str], dict[str, str]] | None = None  # normalized
         self.moq: np.ndarray = np.zeros(0, np.int64)
         self.tier_q: np.ndarray = np.zeros((0, MAX_TIERS), np.int64)
         self.tier_p: np.ndarray = np.zeros((0, MAX_TIERS), np.int64)
+        self.moq_p: np.ndarray = np.zeros(0, np.int64)  # tier_p[:, 0], contiguous
         self.dropship: np.ndarray = np.zeros(0, bool)
         self.dropship_p: np.ndarray = np.zeros(0, np.int64)
         self.quality: np.ndarray = np.zeros(0, np.float64)
@@ -199,7 +289,8 @@ class SearchIndex:
         self.material_of: np.ndarray = np.zeros(0, np.int32)
         self._scratch: np.ndarray = np.zeros(0, bool)
         self.colors: dict[str, np.ndarray] = {}
-        self.sizes: dict[str, np.ndarray] = {}
+        self.sizes: dict[str, np.ndarray] = {}  # by lower-case size
+        self.size_names: dict[str, str] = {}  # lower case → as the catalog writes it (XL)
         self.kinds: dict[str, np.ndarray] = {}
         self.cities: dict[str, np.ndarray] = {}
         self.belts: dict[str, np.ndarray] = {}
@@ -270,7 +361,7 @@ class SearchIndex:
                             colors[color].add(i)
                     for size in (offer_sizes or "").split(_SEP):
                         if size:
-                            sizes[size.lower()].add(i)
+                            sizes[size].add(i)  # as written; merged by case below
             kinds: dict[str, set[int]] = defaultdict(set)
             options = select(CustomizationOption.offer_id, CustomizationOption.kind).distinct()
             async for part in _raw_partitions(conn, _sql(options, conn)):
@@ -288,6 +379,7 @@ class SearchIndex:
         # array('i'), not lists: 25 million postings as Python ints would take a gigabyte
         postings: dict[str, array[int]] = defaultdict(lambda: array("i"))
         leaf_of = np.zeros(n, np.int32)
+        top_of = np.zeros(n, np.int32)
         moq = np.zeros(n, np.int64)
         dropship = np.zeros(n, bool)
         dropship_p = np.full(n, _NO_PRICE, np.int64)
@@ -332,6 +424,7 @@ class SearchIndex:
             self.titles.append(title)
             self.factory_ids.append(sys.intern(factory_id))
             leaf_of[i] = self.leaves.setdefault(leaf, len(self.leaves))
+            top_of[i] = self.tops.setdefault(top, len(self.tops))
             if title_tokens is None:  # imported before tokens were stored
                 segmented = parser.segment(normalize(title)) if parser else []
                 title_tokens = " ".join(w for w, _, _ in segmented)
@@ -360,6 +453,7 @@ class SearchIndex:
                 m,
                 postings,
                 leaf_of[:m],
+                top_of[:m],
                 moq[:m],
                 dropship[:m],
                 dropship_p[:m],
@@ -376,6 +470,7 @@ class SearchIndex:
         n: int,
         postings: dict[str, array[int]],
         leaf_of: np.ndarray,
+        top_of: np.ndarray,
         moq: np.ndarray,
         dropship: np.ndarray,
         dropship_p: np.ndarray,
@@ -387,9 +482,10 @@ class SearchIndex:
         self.leaf_of, self.moq, self.dropship, self.dropship_p = leaf_of, moq, dropship, dropship_p
         self.material_names, self.material_of = list(materials), material_of
         self._scratch = np.zeros(n, bool)
-        order = np.argsort(leaf_of, kind="stable").astype(np.int32)
-        bounds = np.searchsorted(leaf_of[order], np.arange(len(self.leaves) + 1))
-        self.leaf_rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(self.leaves))]
+        self.leaf_names, self.top_names = list(self.leaves), list(self.tops)
+        self.leaf_rows = list(_split(leaf_of, self.leaf_names).values())
+        self.top_of = top_of
+        self.top_rows = list(_split(top_of, self.top_names).values())
         self.postings = {w: np.frombuffer(ids, np.int32) for w, ids in postings.items()}
         self.idf = {w: math.log(1 + n / len(ids)) for w, ids in postings.items()}
         postings.clear()
@@ -414,8 +510,14 @@ class SearchIndex:
     ) -> None:
         n = len(self.ids)
         sales, repurchase = self._sales, self._repurchase
+        self.moq_p = np.ascontiguousarray(self.tier_p[:, 0])
+        self._id_hashes = self._hash_ids()
         self.colors = {k: np.fromiter(sorted(v), np.int32) for k, v in colors.items()}
-        self.sizes = {k: np.fromiter(sorted(v), np.int32) for k, v in sizes.items()}
+        by_case: dict[str, set[int]] = defaultdict(set)  # xl and XL are one size
+        for size, rows in sizes.items():
+            by_case[size.lower()].update(rows)
+            self.size_names.setdefault(size.lower(), size)
+        self.sizes = {k: np.fromiter(sorted(v), np.int32) for k, v in by_case.items()}
         self.kinds = {k: np.fromiter(sorted(v), np.int32) for k, v in kinds.items()}
 
         # factory facts go to offers by one gather per column, not a loop per offer
@@ -458,14 +560,14 @@ class SearchIndex:
     def price_fen(self, rows: np.ndarray, query: ParsedQuery) -> np.ndarray:
         """Unit price in fen by the contract's rule for this query, for each row."""
         if query.dropship:
-            return self.dropship_p[rows]
+            return self.dropship_p.take(rows)
         if query.quantity is not None:
             q = query.quantity
             tq, tp = self.tier_q[rows], self.tier_p[rows]
             last = (tq <= q).sum(axis=1) - 1  # the last tier whose min_qty <= q
             price = tp[np.arange(len(rows)), np.maximum(last, 0)]
             return np.where(last >= 0, price, _NO_PRICE)  # below MOQ: no price
-        return self.tier_p[rows, 0]
+        return self.moq_p.take(rows)  # a contiguous copy: take() gathers 3-4x faster
 
     # --- searching ---------------------------------------------------------------------------
 
@@ -474,21 +576,24 @@ class SearchIndex:
         if isinstance(query, str):
             query = (self.parser or default_parser()).parse(query)
         result = SearchResult(query=query)
-        if query.intent not in (Intent.search, Intent.customize):
+        if not _searchable(query):
             result.empty_reason = EmptyReason("intent", f"这不是找货的问题（{query.intent.value}）")
             return result
         rows, terms = self._candidates(query)
         if rows is None:
             rows = np.arange(len(self.ids), dtype=np.int32)
         if len(rows) == 0:
-            words = "、".join(query.keywords) or query.normalized
-            result.empty_reason = EmptyReason("keywords", f"没有找到与“{words}”相关的货")
+            asked = list(query.keywords) or list(query.materials) or [query.normalized]
+            result.empty_reason = EmptyReason(
+                "keywords", f"没有找到与“{'、'.join(asked)}”相关的货", asked=asked
+            )
             return result
         rows, reason = self._constrain(rows, query)
         if reason is not None:
             result.empty_reason = reason
             return result
         result.total = len(rows)
+        result.price_bands = self.price_bands(rows, query)
         scores = self._score(rows, query, terms)
         if len(rows) > RERANK:  # only the best RERANK need an order: O(n), not a full sort
             best = np.argpartition(-scores, RERANK)[:RERANK]
@@ -504,33 +609,209 @@ class SearchIndex:
             top_scores = top_scores + 0.4 * fuzzy
             reorder = np.argsort(-top_scores, kind="stable")
             top, top_scores = top[reorder], top_scores[reorder]
-        prices = self.price_fen(top, query)
-        for i, score, price in list(zip(top, top_scores, prices, strict=True))[
-            offset : offset + limit
-        ]:
-            fid = self.factory_ids[i]
-            name, city, _, badges = self.factories[fid]
-            result.results.append(
-                Hit(
-                    offer_id=self.ids[i],
-                    title=self.titles[i],
-                    score=float(score),
-                    unit_price=_yuan(price),
-                    dropship_price=None
-                    if self.dropship_p[i] == _NO_PRICE
-                    else _yuan(self.dropship_p[i]),
-                    moq=int(self.moq[i]),
-                    factory_id=fid,
-                    factory_name=name,
-                    city=city,
-                    badges=list(badges),
-                )
-            )
+        result.top_leaves = self._leaf_counts(top[:TOP_LEAVES_OF])
+        page = slice(offset, offset + limit)
+        prices = self.price_fen(top[page], query)
+        for i, score, price in zip(top[page], top_scores[page], prices, strict=True):
+            result.results.append(self._hit(int(i), float(score), int(price)))
         return result
 
+    def _hit(self, i: int, score: float, price_fen: int) -> Hit:
+        fid = self.factory_ids[i]
+        name, city, _, badges = self.factories[fid]
+        return Hit(
+            offer_id=self.ids[i],
+            title=self.titles[i],
+            score=score,
+            unit_price=_yuan(price_fen),
+            dropship_price=None if self.dropship_p[i] == _NO_PRICE else _yuan(self.dropship_p[i]),
+            moq=int(self.moq[i]),
+            factory_id=fid,
+            factory_name=name,
+            city=city,
+            badges=list(badges),
+            category_top=self.top_names[self.top_of[i]],
+            category_leaf=self.leaf_names[self.leaf_of[i]],
+        )
+
+    def _leaf_counts(self, rows: np.ndarray) -> list[tuple[str, int]]:
+        """Leaves of ``rows`` (ranked) with counts, most common first; ties: first ranked."""
+        counts: dict[int, int] = {}
+        for leaf in self.leaf_of[rows].tolist():
+            counts[leaf] = counts.get(leaf, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: -item[1])  # stable: rank order kept
+        return [(self.leaf_names[leaf], n) for leaf, n in ranked]
+
+    def price_bands(
+        self, rows: np.ndarray, query: ParsedQuery
+    ) -> list[tuple[Decimal | None, Decimal | None]]:
+        """Up to three price bands over ``rows``, by the price the query's constraints use.
+
+        Cuts sit near the thirds of the prices, at round amounts (at most two significant
+        digits: 30, 45, 1.2, 2500); a cut that no round amount can make without leaving a
+        band empty is left out, so close prices (57.00 and 57.10) give fewer bands, and one
+        distinct price none. Bands share their bounds (both inclusive, as the query's), so
+        together they cover every row; each band holds a price no earlier band holds. The
+        outer ends are the query's own price bounds, None when it has none.
+        O(len(rows)): the thirds come from a sorted sample of at most 2,048 prices (all of
+        them when there are fewer), never a sort of all rows.
+        """
+        if len(rows) < 2:
+            return []
+        prices = self.price_fen(rows, query)
+        if prices.max() == _NO_PRICE:
+            prices = prices[prices != _NO_PRICE]
+            if len(prices) < 2:
+                return []
+        low, high = int(prices.min()), int(prices.max())
+        if low == high:
+            return []
+        # a sorted sample (every price when there are few): the thirds, and prices that
+        # surely exist, so a band built on them is never empty
+        sample = np.sort(prices[:: -(-len(prices) // _BAND_SAMPLE)])
+
+        def after(value: int) -> int | None:
+            """The smallest price above ``value``: from the sample, else from all prices."""
+            k = int(np.searchsorted(sample, value, side="right"))
+            if k < len(sample):
+                return int(sample[k])
+            rest = np.where(prices > value, prices, _NO_PRICE).min()
+            return None if rest == _NO_PRICE else int(rest)
+
+        third, two_thirds = int(sample[len(sample) // 3]), int(sample[2 * len(sample) // 3])
+        # the first cut leaves the lowest price below it and some price at or above it
+        target = third if third > low else after(low)
+        first = None if target is None else _round_cut(target, lambda c: low < c <= high)
+        if first is None:
+            return []
+        cuts = [first]
+        # the middle band's lowest price (or one that exists, at or above the cut)
+        floor = after(first - 1)  # never None: the highest price is at or above the cut
+        if floor is not None:
+            target = two_thirds if two_thirds > floor else after(floor)
+            second = None if target is None else _round_cut(target, lambda c: floor < c <= high)
+            if second is not None:
+                cuts.append(second)
+        # the outer ends keep the query's own bounds, so a band applied in place of them
+        # (price_min, price_max = band) narrows this search and never widens it
+        edges = [query.price_min, *(_yuan(c) for c in cuts), query.price_max]
+        return list(itertools.pairwise(edges))
+
+    # --- bundles (搭配购) -----------------------------------------------------------------------
+
+    def bundle_for(self, offer_id: str, bundle_tags: Sequence[str], limit: int = 3) -> list[Hit]:
+        """Up to ``limit`` offers to sell beside ``offer_id``, from its ``bundle_tags``.
+
+        A tag names a leaf (腰带), a top category (配饰), or a word the parser's lexicon maps
+        to either (皮带, 饰品); failing that, the offers whose words contain it. Offers of
+        the offer's own leaf, and the offer itself, are never suggested. One offer per tag
+        in tag order first, then more from the tags in turn; within a tag the best by the
+        quality score (ties: the lower row, so the answer is deterministic). Only active
+        offers are in the index. Each hit's price is the MOQ unit price; its score the
+        quality. Unknown tags are skipped; an offer not in the index (inactive, unknown)
+        is excluded by id only.
+        """
+        row = self._row_of(offer_id)
+        own_leaf = -1 if row is None else int(self.leaf_of[row])
+        queues: list[np.ndarray] = []
+        seen: set[tuple[str, str]] = set()
+        for tag in bundle_tags:
+            key = self._resolve_tag(tag)
+            if key is None or key in seen:
+                continue
+            seen.add(key)
+            ordered = self._best_first(key)
+            ordered = ordered[self.leaf_of[ordered] != own_leaf]
+            if row is not None:
+                ordered = ordered[ordered != row]
+            if len(ordered):
+                queues.append(ordered)
+        picked: list[int] = []
+        positions = [0] * len(queues)
+        progressed = True
+        while progressed and len(picked) < limit:
+            progressed = False
+            for k, ordered in enumerate(queues):  # round by round: each tag's next best
+                if len(picked) >= limit:
+                    break
+                pos = positions[k]
+                while pos < len(ordered) and int(ordered[pos]) in picked:
+                    pos += 1  # the same offer under two tags (配饰 and 腰带): once
+                if pos < len(ordered):
+                    picked.append(int(ordered[pos]))
+                    pos += 1
+                    progressed = True
+                positions[k] = pos
+        return [self._hit(i, float(self.quality[i]), int(self.tier_p[i, 0])) for i in picked]
+
+    def _resolve_tag(self, tag: str) -> tuple[str, str] | None:
+        """("leaf" | "top" | "word", name) for a bundle tag, or None when nothing has it."""
+        word = normalize(tag)
+        if not word:
+            return None
+        if self._tag_names is None:
+            self._tag_names = (
+                {normalize(name): name for name in self.leaf_names},
+                {normalize(name): name for name in self.top_names},
+            )
+        leaves, tops = self._tag_names
+        if tag in self.leaves or word in leaves:
+            return "leaf", tag if tag in self.leaves else leaves[word]
+        if tag in self.tops or word in tops:
+            return "top", tag if tag in self.tops else tops[word]
+        lexicon = self.parser.lexicon if self.parser is not None else None
+        if lexicon is not None:
+            leaf = lexicon.categories.get(word)
+            if leaf in self.leaves:
+                return "leaf", leaf
+            top = lexicon.tops.get(word)
+            if top in self.tops:
+                return "top", top
+        if word in self.postings:
+            return "word", word
+        return None
+
+    def _best_first(self, key: tuple[str, str]) -> np.ndarray:
+        """The offers of a resolved tag that have a price, best quality first (cached)."""
+        cached = self._by_quality.get(key)
+        if cached is not None:
+            return cached
+        kind, name = key
+        if kind == "leaf":
+            rows = self.leaf_rows[self.leaves[name]]
+        elif kind == "top":
+            rows = self.top_rows[self.tops[name]]
+        else:
+            rows = self.postings[name]
+        rows = rows[self.tier_p[rows, 0] != _NO_PRICE]
+        ordered = rows[np.argsort(-self.quality[rows], kind="stable")]  # rows are ascending
+        self._by_quality[key] = ordered
+        return ordered
+
+    def _hash_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted hashes of the offer ids, their rows): 16 bytes an offer, where a dict of
+        ids would take 70; 0.2 s at a million offers, so built with the index."""
+        hashes = np.fromiter(map(hash, self.ids), np.int64, count=len(self.ids))
+        order = np.argsort(hashes, kind="stable")
+        return hashes[order], order
+
+    def _row_of(self, offer_id: str) -> int | None:
+        """The row of an offer id, or None when the index does not have it."""
+        if self._id_hashes is None:
+            self._id_hashes = self._hash_ids()
+        hashes, order = self._id_hashes
+        h = hash(offer_id)
+        start = int(np.searchsorted(hashes, h, side="left"))
+        stop = int(np.searchsorted(hashes, h, side="right"))
+        for k in range(start, stop):
+            if self.ids[order[k]] == offer_id:
+                return int(order[k])
+        return None
+
     def _candidates(self, query: ParsedQuery) -> tuple[np.ndarray | None, list[str]]:
-        """The recognized category's offers, else offers sharing a keyword; None when the
-        query names no goods at all (constraints alone then pick from every offer)."""
+        """The recognized category's offers, else offers sharing a keyword, else (no goods
+        named) offers that have a named material; None when the query names neither goods
+        nor materials (constraints alone then pick from every offer)."""
         terms = [self._top_word(k) for k in query.keywords]
         terms = [t for t in terms if t in self.postings]
         if query.category is not None and query.category in self.leaves:
@@ -538,6 +819,11 @@ class SearchIndex:
             # mention the word (连衣裙收纳袋) are not what was asked for
             return self.leaf_rows[self.leaves[query.category]], terms
         lists = [self.postings[t] for t in terms]
+        if not query.keywords and query.category is None and query.materials:
+            # "纯棉": the goods made of it (its word is in their attributes or titles)
+            words = (normalize(m) for m in query.materials)
+            lists = [self.postings[w] for w in words if w in self.postings]
+            return (self._union(lists) if lists else np.zeros(0, np.int32)), []
         if not lists:
             return (
                 None if not query.keywords and query.category is None else np.zeros(0, np.int32)
@@ -625,47 +911,68 @@ class SearchIndex:
     def _explain(self, name: str, rows: np.ndarray, query: ParsedQuery) -> EmptyReason:
         """Why nothing is left, with the nearest thing the other constraints allow."""
         if name == "dropship":
-            return EmptyReason(
-                name, "这些货都不支持一件代发，只能批发", f"{int(self.moq[rows].min())}件起批"
-            )
+            least = int(self.moq[rows].min())
+            return EmptyReason(name, "这些货都不支持一件代发，只能批发", f"{least}件起批")
         if name == "quantity":
             least = int(self.moq[rows].min())
             return EmptyReason(
-                name, f"{query.quantity}件达不到起批量，最少{least}件起批", str(least)
+                name,
+                f"{query.quantity}件达不到起批量，最少{least}件起批",
+                str(least),
+                asked=[str(query.quantity)],
+                options=[str(least)],
             )
         prices = self.price_fen(rows, query)
         prices = prices[prices != _NO_PRICE]
-        if name == "price_max":
+        if name in ("price_max", "price_min"):
+            bound = query.price_max if name == "price_max" else query.price_min
+            asked = [f"{bound:.2f}"]
+            words = "以内" if name == "price_max" else "以上"
             if len(prices) == 0:
-                return EmptyReason(name, f"{query.price_max}元以内没有")
-            lowest = _yuan(prices.min())
-            return EmptyReason(name, f"{query.price_max}元以内没有，最低{lowest}元", str(lowest))
-        if name == "price_min":
-            if len(prices) == 0:
-                return EmptyReason(name, f"{query.price_min}元以上没有")
-            highest = _yuan(prices.max())
-            return EmptyReason(name, f"{query.price_min}元以上没有，最高{highest}元", str(highest))
+                return EmptyReason(name, f"{bound}元{words}没有", asked=asked)
+            nearest = _yuan(prices.min() if name == "price_max" else prices.max())
+            extreme = "最低" if name == "price_max" else "最高"
+            return EmptyReason(
+                name,
+                f"{bound}元{words}没有，{extreme}{nearest}元",
+                str(nearest),
+                asked=asked,
+                options=[str(nearest)],
+            )
         if name in ("colors", "sizes"):
             table = self.colors if name == "colors" else self.sizes
             have = self._most_common(table, rows)
-            asked = "、".join(query.colors if name == "colors" else query.sizes)
+            if name == "sizes":
+                have = [self.size_names.get(size, size) for size in have]
+            asked = list(query.colors if name == "colors" else query.sizes)
             return EmptyReason(
                 name,
-                f"没有{asked}有货的，有货的有：{'、'.join(have) or '无'}",
+                f"没有{'、'.join(asked)}有货的，有货的有：{'、'.join(have) or '无'}",
                 "、".join(have) or None,
+                asked=asked,
+                options=have,
             )
         if name == "customization":
-            return EmptyReason(name, f"这些货都不提供{'、'.join(query.customization)}定制")
+            kinds = list(query.customization)
+            return EmptyReason(name, f"这些货都不提供{'、'.join(kinds)}定制", asked=kinds)
         if name == "region":
-            counts: dict[str, int] = defaultdict(int)
-            for i in rows:
-                counts[self.city_names[self.city_of[i]]] += 1
-            best = sorted(counts, key=lambda c: -counts[c])[:3]
+            counts = np.bincount(self.city_of[rows], minlength=len(self.city_names))
+            order = np.argsort(-counts, kind="stable")  # ties: city names in order
+            best = [self.city_names[c] for c in order[:3] if counts[c]]
             return EmptyReason(
-                name, f"{query.region}没有这类货，货源在：{'、'.join(best)}", "、".join(best)
+                name,
+                f"{query.region}没有这类货，货源在：{'、'.join(best)}",
+                "、".join(best),
+                asked=[query.region or ""],
+                options=best,
             )
         named = "、".join(BADGE_NAMES.get(b, b) for b in query.badges)
-        return EmptyReason(name, f"没有{named}供应，其他工厂有{len(rows)}个", str(len(rows)))
+        return EmptyReason(
+            name,
+            f"没有{named}供应，其他工厂有{len(rows)}个",
+            str(len(rows)),
+            asked=list(query.badges),
+        )
 
     def _most_common(self, table: dict[str, np.ndarray], rows: np.ndarray) -> list[str]:
         """The values of ``table`` (color → offers) most common among ``rows``, best first.
