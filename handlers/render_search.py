@@ -23,6 +23,7 @@ from nlu import ParsedQuery
 TITLE_CHARS = 30  # a short title: one line on a phone
 MAX_CATEGORY_BUTTONS = 6
 SUPER_FACTORY = "super_factory"
+BADGE_PRIORITY = (SUPER_FACTORY, "power_merchant", "specialized_sme", "little_giant")
 
 
 def money(value: Decimal) -> str:
@@ -36,9 +37,12 @@ def badge_name(code: str) -> str:
 def understood(query: ParsedQuery) -> str:
     """What the bot understood, as short chips: 连衣裙 · 一件代发 · ≤¥60 · 义乌."""
     chips: list[str] = []
-    goods = query.category or " ".join(query.keywords)
-    if query.category and query.keywords and query.keywords != [query.category]:
-        goods = " ".join(dict.fromkeys([*query.keywords, query.category]))
+    words = list(query.keywords)
+    if query.category is not None:
+        # the category stands for the keyword that named it (t恤 → T恤, 裙子 → 连衣裙)
+        words = [w for w in words if w.casefold() != query.category.casefold()]
+        words.append(query.category)
+    goods = " ".join(dict.fromkeys(words))
     if goods:
         chips.append(goods)
     chips += query.materials + query.colors + query.sizes
@@ -75,10 +79,10 @@ def _hit_block(number: int, hit: Hit) -> str:
     if hit.dropship_price is not None:
         facts.append(_("hit.dropship").format(price=money(hit.dropship_price)))
     facts.append(escape(hit.city))
-    if SUPER_FACTORY in hit.badges:
-        facts.append(badge_name(SUPER_FACTORY))
-    elif hit.badges:
-        facts.append(badge_name(hit.badges[0]))
+    # the most telling badge; 诚信通 is on most suppliers, so it tells little here
+    best = next((code for code in BADGE_PRIORITY if code in hit.badges), None)
+    if best is not None:
+        facts.append(badge_name(best))
     title = escape(clip(hit.title, TITLE_CHARS))
     return f"<b>{number}.</b> {title}\n    " + " · ".join(facts)
 
@@ -168,9 +172,9 @@ def clarify_text(page: SearchPage) -> str:
 
 def clarify_markup(page: SearchPage) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    for n, (leaf, count) in enumerate(page.result.top_leaves[:MAX_CATEGORY_BUTTONS]):
+    for n, (leaf, _count) in enumerate(page.result.top_leaves[:MAX_CATEGORY_BUTTONS]):
         kb.button(
-            text=_("button.category").format(category=clip(leaf, 20), count=count),
+            text=clip(leaf, 20),
             callback_data=RefineCB(s=page.search.id, a=Refine.category, o=n).pack(),
         )
     kb.adjust(2)
