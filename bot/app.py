@@ -1,7 +1,8 @@
 """The running bot's parts, put together once: store, parser, search index, dispatcher.
 
-``open_app`` migrates the store, loads the parser with the catalog's lexicon, builds the
-search index and the dispatcher; the runners (polling, terminal chat) and the tests use it.
+``open_app`` migrates the store, stores the shipped workflow definitions (new versions
+only), loads the parser with the catalog's lexicon, builds the search index and the
+dispatcher; the runners (polling, terminal chat) and the tests use it.
 While the bot runs, ``refresh_forever`` picks up a newer catalog import (new lexicon, new
 index) without a restart.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import nlu
@@ -28,6 +30,8 @@ from catalog_store import db
 from catalog_store.importer import latest_import_id
 from catalog_store.lexicon_source import ensure_catalog_lexicon
 from catalog_store.search import SearchService
+from catalog_store.workflows.engine import install
+from catalog_store.workflows.spec import shipped_specs
 from nlu import Parser
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ class App:
     search: SearchService
     storage: BaseStorage
     dispatcher: Dispatcher
+    i18n: I18n
 
     async def refresh_catalog(self) -> bool:
         """Pick up a newer import: lexicon first (the index segments with it), then index."""
@@ -85,16 +90,19 @@ async def open_app(
         search = SearchService(engine, parser)
         await search.refresh()
         sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions() as session:
+            await install(session, shipped_specs())
         storage = storage or SqlStorage(engine)
+        i18n = build_i18n(settings.default_locale)
         dispatcher = build_dispatcher(
             settings=settings,
             sessions=sessions,
             search=search,
             storage=storage,
             isolation=isolation or LockIsolation(),
-            i18n=build_i18n(settings.default_locale),
+            i18n=i18n,
         )
-        yield App(settings, engine, sessions, search, storage, dispatcher)
+        yield App(settings, engine, sessions, search, storage, dispatcher, i18n)
     finally:
         if own_engine:
             await engine.dispose()

@@ -14,6 +14,9 @@ Commands (``sourcing-bot --help`` lists them):
   run                               the bot on Telegram (long polling; needs BOT_TOKEN)
   chat [--lang en]                  the same bot in this terminal: no Telegram, no network
   start                             `run` when BOT_TOKEN is set (environment or .env), else `chat`
+  factory link FACTORY_ID           a one-time deep link that binds a factory's Telegram chat
+  workflows list                    the stored order workflows (name, version, steps)
+  workflows load FILE...            store workflow definitions (JSON); a new workflow is data
 
 Exit status: 0 on success, 1 when the input was refused (with the reasons on stderr),
 2 on a usage error.
@@ -360,6 +363,82 @@ async def cmd_start(settings: Settings, engine: AsyncEngine, args: argparse.Name
     return await cmd_chat(settings, engine, args)
 
 
+async def cmd_factory_link(
+    settings: Settings, engine: AsyncEngine, args: argparse.Namespace
+) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from catalog_store.orders import create_factory_link
+
+    await db.migrate(engine)
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        try:
+            async with session.begin():
+                token = await create_factory_link(session, args.factory_id)
+        except LookupError as exc:
+            err.print(f"cannot link: {exc}", markup=False)
+            return 1
+    username = settings.bot_username
+    if username is None and settings.bot_token is not None:
+        from bot.telegram_transport import build_bot
+
+        bot = build_bot(settings)
+        try:
+            username = (await bot.get_me()).username
+        finally:
+            await bot.session.close()
+    if username:
+        out.print(f"https://t.me/{username}?start={token}", markup=False)
+    else:
+        out.print(f"/start {token}", markup=False)
+        err.print(
+            "set BOT_USERNAME (or BOT_TOKEN) to print a t.me link; until then the factory's "
+            "person sends the line above to the bot",
+            markup=False,
+        )
+    err.print("one use, valid for 7 days", markup=False)
+    return 0
+
+
+async def cmd_workflows_list(
+    settings: Settings, engine: AsyncEngine, args: argparse.Namespace
+) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from catalog_store.workflows.engine import install, latest_specs
+    from catalog_store.workflows.spec import shipped_specs
+
+    await db.migrate(engine)
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        await install(session, shipped_specs())
+        specs = await latest_specs(session)
+    for spec in specs:
+        steps = " → ".join(step.kind.value for step in spec.steps)
+        out.print(f"{spec.name} v{spec.version} ({spec.label('zh_CN')}): {steps}", markup=False)
+    return 0
+
+
+async def cmd_workflows_load(
+    settings: Settings, engine: AsyncEngine, args: argparse.Namespace
+) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from catalog_store.workflows.engine import WorkflowError, install
+    from catalog_store.workflows.spec import read_spec
+
+    await db.migrate(engine)
+    try:
+        specs = [read_spec(Path(path)) for path in args.files]
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            done = await install(session, specs)
+    except (ValueError, WorkflowError) as exc:
+        err.print(f"not loaded: {exc}", markup=False)
+        return 1
+    for name, version, new in done:
+        out.print(f"{name} v{version}: {'stored' if new else 'already stored'}", markup=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sourcing-bot", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -384,6 +463,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     start = sub.add_parser("start", help="run on Telegram if BOT_TOKEN is set, else chat here")
     start.set_defaults(run=cmd_start, lang="zh-CN", name="买家", user_id=10_001)
+
+    factory = sub.add_parser("factory", help="factories on Telegram")
+    factory_sub = factory.add_subparsers(dest="factory_command", required=True)
+    link = factory_sub.add_parser("link", help="print a one-time link that binds a factory chat")
+    link.add_argument("factory_id")
+    link.set_defaults(run=cmd_factory_link)
+
+    flows = sub.add_parser("workflows", help="stored order workflows")
+    flows_sub = flows.add_subparsers(dest="workflows_command", required=True)
+    flows_sub.add_parser("list", help="the stored workflows").set_defaults(run=cmd_workflows_list)
+    load = flows_sub.add_parser("load", help="store workflow definitions from JSON files")
+    load.add_argument("files", nargs="+")
+    load.set_defaults(run=cmd_workflows_load)
 
     db_cmd = sub.add_parser("db", help="database schema")
     db_sub = db_cmd.add_subparsers(dest="db_command", required=True)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.middlewares import BuyerMiddleware, ParseMiddleware, StoreMiddleware
 from bot.settings import Settings
 from catalog_store.search import SearchService
+from catalog_store.workflows.engine import Engine
 from handlers import feature_routers
 
 
@@ -31,6 +32,8 @@ def build_dispatcher(
     dp = Dispatcher(storage=storage, events_isolation=isolation, name="sourcing-bot")
     dp["settings"] = settings
     dp["search"] = search
+    dp["engine"] = sessions.kw["bind"]
+    dp["workflows"] = Engine(sessions.kw["bind"])
     dp.update.outer_middleware(StoreMiddleware(sessions))
     SimpleI18nMiddleware(i18n).setup(dp)
     buyers = BuyerMiddleware()

@@ -2,8 +2,8 @@
 
 ``BOT_TOKEN`` from the environment or ``.env``; ``TELEGRAM_API_BASE`` points it at another
 Bot API server. The command menu is set in both languages; the catalog is re-read when a
-newer import lands. Outgoing calls go through ``FloodControl`` (429s waited out, blocked
-buyers marked).
+newer import lands; order chores (expiry, automatic delivery) run every minute. Outgoing
+calls go through ``FloodControl`` (429s waited out, blocked buyers marked).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from aiogram.types import BotCommand
 
 from bot.app import App
 from bot.i18n import build_i18n
+from bot.order_jobs import order_chores_forever
 from bot.telegram_transport import blocked_marker, build_bot
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
 async def run_polling(app: App) -> int:
     bot = build_bot(app.settings, on_blocked=blocked_marker(app.sessions))
     refresher = asyncio.create_task(app.refresh_forever())
+    chores = asyncio.create_task(order_chores_forever(app, bot))
     try:
         me = await bot.get_me()
         log.info("running as @%s with long polling", me.username)
@@ -51,9 +53,10 @@ async def run_polling(app: App) -> int:
             bot, allowed_updates=app.dispatcher.resolve_used_update_types()
         )
     finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        for task in (refresher, chores):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await bot.session.close()
         await app.dispatcher.storage.close()
     return 0

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy async URL; default: SQLite file in DATA_DIR"
     )
     bot_token: SecretStr | None = Field(default=None, description="Telegram bot token")
+    bot_username: str | None = Field(
+        default=None, description="the bot's @username, for the links `factory link` prints"
+    )
     telegram_api_base: str | None = Field(
         default=None,
         description="another Bot API server, e.g. http://127.0.0.1:8081 (self-hosted or a test "
@@ -33,6 +36,12 @@ class Settings(BaseSettings):
     )
     support_contact: str | None = Field(
         default=None, description="how buyers reach a person (shown when they ask for one)"
+    )
+    order_expiry_hours: int = Field(
+        default=48, ge=1, description="an order not accepted by then expires and frees its stock"
+    )
+    auto_deliver_days: int = Field(
+        default=10, ge=1, description="a shipped order counts as delivered after this many days"
     )
     flood_retries: int = Field(
         default=3, description="times an outgoing call is retried after Telegram's flood control"

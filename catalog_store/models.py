@@ -3,12 +3,16 @@
 The catalog tables mirror ``shared/specs/catalog-format.md``: factories, offers, their price
 tiers, SKUs and customization options. Money is stored as integer fen (exact on SQLite and
 PostgreSQL alike) and read back as ``Decimal`` CNY; times are UTC. Keys of the contract that
-this schema does not know are kept in ``extra``. Tables for buyers, orders, reservations,
-conversations and workflows are designed in ``docs/schema.md`` and arrive as migrations.
+this schema does not know are kept in ``extra``. Tables still to come (conversations,
+messages, processed updates) are designed in ``docs/schema.md`` and arrive as migrations.
 
 Below the catalog: the buyers the bot talks to, their searches (so a button carries a short
 integer, not a query or a catalog id), short integer keys for offers, and the persistent FSM
 state of each conversation (aiogram's storage over this table lives in ``bot/``).
+
+Last, orders and workflows (migration 0004): saved recipients, workflow definitions and runs,
+orders with their items, events and stock reservations, and the links that bind a factory's
+chat. The order functions live in ``catalog_store/orders.py``.
 """
 
 from __future__ import annotations
@@ -297,3 +301,170 @@ class FsmState(Base):
     state: Mapped[str | None] = mapped_column(String(255))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- orders and workflows -------------------------------------------------------------------
+
+# BIGINT on PostgreSQL; on SQLite only an INTEGER PRIMARY KEY autoincrements (the rowid)
+OrderIdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class SavedRecipient(Base):
+    """An address a buyer used, offered again in the recipient step (most recent first)."""
+
+    __tablename__ = "saved_recipients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    mobile: Mapped[str] = mapped_column(String(20))
+    province: Mapped[str] = mapped_column(String(32))
+    city: Mapped[str] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(32))
+    street: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowDefinition(Base):
+    """A stored workflow (its steps are data): new ones arrive as rows, never as code."""
+
+    __tablename__ = "workflow_definitions"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[dict[str, Any]] = mapped_column(default=dict)  # locale -> text
+    steps: Mapped[list[Any]] = mapped_column(default=list)  # [{kind, settings}, ...]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkflowRun(Base):
+    """One buyer's pass through a workflow definition; a restart or a takeover resumes it."""
+
+    __tablename__ = "workflow_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    definition_name: Mapped[str] = mapped_column(String(64))
+    definition_version: Mapped[int] = mapped_column(Integer)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    step_index: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # active, completed, cancelled, abandoned
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    misunderstandings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # step -> count
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    """A placed order. Prices, titles and the recipient are copies: the catalog may change."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(OrderIdType, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # human-facing
+    buyer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    factory_id: Mapped[str] = mapped_column(String(64), index=True)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    workflow_run_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # dropship, wholesale, sample, ...
+    # placed, paid, accepted, rejected, shipped, delivered, cancelled, expired
+    status: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # e.g. {"no_trace": true}
+    goods_total: Mapped[Decimal] = mapped_column(Money)
+    customization_total: Mapped[Decimal] = mapped_column(Money)
+    shipping_fee: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)
+    lead_days: Mapped[float | None] = mapped_column(Float)
+    ship_by: Mapped[datetime] = mapped_column()
+    carrier: Mapped[str | None] = mapped_column(String(16))
+    tracking_no: Mapped[str | None] = mapped_column(String(40))
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_at: Mapped[datetime | None] = mapped_column()
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    shipped_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class OrderItem(Base):
+    """One line of an order: a SKU, its quantity and copies of what it cost and was called."""
+
+    __tablename__ = "order_items"
+
+    order_id: Mapped[int] = mapped_column(
+        OrderIdType, ForeignKey("orders.id"), primary_key=True, autoincrement=False
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    sku_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    specs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    # the order's chosen customization options, fees as decimal strings
+    customization: Mapped[list[Any]] = mapped_column(default=list)
+    line_total: Mapped[Decimal] = mapped_column(Money)
+
+
+class OrderEvent(Base):
+    """Every change of an order's status: from, to, who and when."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(OrderIdType, ForeignKey("orders.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # buyer, staff, factory, system
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StockReservation(Base):
+    """Pieces an open order holds, apart from ``skus.stock``. No foreign key to ``skus``:
+    a re-import replaces SKU rows and must neither release nor double-count these."""
+
+    __tablename__ = "stock_reservations"
+    __table_args__ = (Index("ix_stock_reservations_offer_id_sku_id", "offer_id", "sku_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(OrderIdType, ForeignKey("orders.id"), index=True)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    sku_id: Mapped[str] = mapped_column(String(64))
+    qty: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column()
+
+
+class FactoryLink(Base):
+    """A one-time invitation (a Telegram /start payload) that binds a chat to a factory."""
+
+    __tablename__ = "factory_links"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    factory_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    used_by_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FactoryChat(Base):
+    """A chat bound to a factory by a redeemed link; apart from the imported
+    ``factories.supplier_chat_id``, so a re-import never unbinds it."""
+
+    __tablename__ = "factory_chats"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    factory_id: Mapped[str] = mapped_column(String(64), index=True)
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)

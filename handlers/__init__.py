@@ -7,9 +7,18 @@ from aiogram import Router
 
 def feature_routers() -> list[Router]:
     """Fresh routers in the order they see an update (the fallback last)."""
-    from handlers import assistance, errors, fallback, offer_card, search, start
+    from handlers import (
+        assistance,
+        errors,
+        fallback,
+        offer_card,
+        ordering,
+        orders,
+        search,
+        start,
+    )
 
-    return [
-        module.build_router()
-        for module in (errors, start, assistance, search, offer_card, fallback)
-    ]
+    # orders first: a deep link /start <token> is a factory binding, not a greeting;
+    # ordering before assistance and search: typed text in a step is that step's answer
+    modules = (errors, orders, start, ordering, assistance, search, offer_card, fallback)
+    return [module.build_router() for module in modules]

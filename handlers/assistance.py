@@ -1,8 +1,8 @@
-"""What is not a search: order status, cancel, a person, a change to an answer.
+"""What is not a search: cancel, a person.
 
 Each gets a useful answer instead of a search for its words ("我的订单" is not goods).
-Orders and the workflows that take them arrive with the orders feature; until a buyer has
-an order, the answer says how to get one.
+Order status lives with the orders (``handlers.orders``); cancelling an order being filled
+in lives with ordering (``handlers.ordering``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.settings import Settings
 from handlers.callbacks import HumanCB
 from handlers.filters import HasIntent
-from handlers.start import examples_markup
 from nlu import Intent
-
-
-async def on_orders(message: Message) -> None:
-    await message.answer(_("orders.none"), reply_markup=examples_markup())
 
 
 async def on_cancel(message: Message, state: FSMContext) -> None:
@@ -50,8 +45,6 @@ async def on_human_button(query: CallbackQuery, bot: Bot, settings: Settings) ->
 def build_router() -> Router:
     """A fresh router (a router joins one dispatcher only; tests build several)."""
     router = Router(name="assistance")
-    router.message.register(on_orders, Command("orders"))
-    router.message.register(on_orders, HasIntent(Intent.order_status))
     router.message.register(on_cancel, Command("cancel"))
     router.message.register(on_cancel, HasIntent(Intent.cancel))
     router.message.register(on_human, Command("human"))

@@ -45,3 +45,27 @@ class OfferCB(CallbackData, prefix="of"):
 
 class HumanCB(CallbackData, prefix="hm"):
     """Ask for a person (offered on an empty result)."""
+
+
+class StartOrderCB(CallbackData, prefix="so"):
+    """Start a workflow (by its name, our own short slug) on an offer (by its key)."""
+
+    k: int
+    w: str
+
+
+class StepCB(CallbackData, prefix="st"):
+    r: int  # workflow run id
+    i: int  # the step index the button belongs to (older buttons are stale)
+    a: str  # sku, done, tog, back, cancel, saved, rok, redo, place
+    o: int = 0
+
+
+class ResumeCB(CallbackData, prefix="rs"):
+    r: int  # an unfinished run to go back to
+
+
+class OrderCB(CallbackData, prefix="od"):
+    n: int  # order id
+    a: str = "v"  # v view, c cancel, d delivered; factory: ok, no, paid, ship, car (o=carrier)
+    o: int = 0

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog_store.offer_details import load_offer
 from catalog_store.offer_keys import keys_for, offer_id_for
 from catalog_store.search import SearchService
+from catalog_store.workflows.engine import applies, latest_specs
 from handlers.callbacks import OfferCB
 from handlers.render_card import card_blocks, card_markup
 from handlers.text_limits import CAPTION_LIMIT, MESSAGE_LIMIT, fit
@@ -46,7 +47,8 @@ async def on_offer(
         bundle = search.index.bundle_for(offer.offer_id, offer.bundle_tags, limit=BUNDLE_SIZE)
     keys = await keys_for(session, [hit.offer_id for hit in bundle])
     blocks = card_blocks(offer, bundle)
-    markup = card_markup(bundle, keys, callback_data.s)
+    workflows = [spec for spec in await latest_specs(session) if applies(spec, offer)]
+    markup = card_markup(bundle, keys, callback_data.s, callback_data.k, workflows)
     chat_id = query.from_user.id
     if offer.images:
         caption, rest = fit(blocks, CAPTION_LIMIT, more=_("card.more_below"))

@@ -13,12 +13,14 @@ from collections import defaultdict
 from html import escape
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from catalog_store.offer_details import CustomizationView, OfferDetails, SkuView
 from catalog_store.search import Hit
-from handlers.callbacks import OfferCB
+from catalog_store.workflows.spec import WorkflowSpec
+from handlers.callbacks import OfferCB, StartOrderCB
 from handlers.render_search import badge_name, money
 from handlers.text_limits import clip
 
@@ -153,8 +155,24 @@ def _bundle(bundle: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def card_markup(bundle: list[Hit], keys: dict[str, int], search_id: int) -> InlineKeyboardMarkup:
+def card_markup(
+    bundle: list[Hit],
+    keys: dict[str, int],
+    search_id: int,
+    offer_key: int,
+    workflows: list[WorkflowSpec],
+) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
+    locale = get_i18n().current_locale
+    orders = [
+        InlineKeyboardButton(
+            text="🛒 " + spec.label(locale),
+            callback_data=StartOrderCB(k=offer_key, w=spec.name).pack(),
+        )
+        for spec in workflows
+    ]
+    if orders:
+        kb.row(*orders, width=2)
     for n, hit in enumerate(bundle, 1):
         kb.row(
             InlineKeyboardButton(

@@ -27,8 +27,10 @@ from catalog_store.browse import (
 )
 from catalog_store.offer_keys import keys_for
 from catalog_store.search import SearchService
+from catalog_store.workflows.engine import active_run
 from handlers.callbacks import ExampleCB, PageCB, Refine, RefineCB
 from handlers.filters import HasIntent
+from handlers.render_order import resume_button
 from handlers.render_search import (
     SUPER_FACTORY,
     clarify_markup,
@@ -46,11 +48,16 @@ RECENT_QUERIES = 5  # kept in the FSM data for staff (issue: takeover summary)
 
 async def render(page: SearchPage, session: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
     if page.result.total == 0:
-        return empty_text(page), empty_markup(page)
-    if page.vague:
-        return clarify_text(page), clarify_markup(page)
-    keys = await keys_for(session, [hit.offer_id for hit in page.result.results])
-    return results_text(page), results_markup(page, keys)
+        text, markup = empty_text(page), empty_markup(page)
+    elif page.vague:
+        text, markup = clarify_text(page), clarify_markup(page)
+    else:
+        keys = await keys_for(session, [hit.offer_id for hit in page.result.results])
+        text, markup = results_text(page), results_markup(page, keys)
+    run = await active_run(session, page.search.buyer_id)
+    if run is not None:  # an order left half-way: one tap back to it
+        markup.inline_keyboard.append([resume_button(run)])
+    return text, markup
 
 
 async def remember(state: FSMContext, page: SearchPage, text: str | None = None) -> None:

@@ -265,6 +265,8 @@ class Parser:
                 changes = ["quantity"]
             if changes:
                 number = int(bare.group(1)) if bare and "quantity" in changes else None
+                if number == 0:  # "数量改成0" is no quantity; the order step says why
+                    number = None
                 return Intent.modify, changes, number
         if goods:
             return Intent.search, [], None
