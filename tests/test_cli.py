@@ -90,3 +90,64 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert "catalog" in done.stdout
+
+
+def test_factory_link_prints_a_one_time_start_link(
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    assert main(["catalog", "import", str(write_catalog(tmp_path / "cat"))]) == 0
+    factory_id = "f-yiwu-1"  # in tests/catalog_samples.py
+    capsys.readouterr()
+    assert main(["factory", "link", factory_id]) == 0
+    plain = capsys.readouterr().out.strip()
+    assert plain.startswith("/start ") and len(plain.split()[1]) >= 16
+    monkeypatch.setenv("BOT_USERNAME", "sourcing_demo_bot")
+    assert main(["factory", "link", factory_id]) == 0
+    link = capsys.readouterr().out.strip()
+    assert link.startswith("https://t.me/sourcing_demo_bot?start=")
+    assert link.split("=", 1)[1] != plain.split()[1]  # a new token each time
+    assert main(["factory", "link", "no-such-factory"]) == 1
+    assert "cannot link" in capsys.readouterr().err
+
+
+def test_workflows_list_and_load(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["workflows", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dropship v1", "wholesale v1", "sample v1"):
+        assert name in out
+    spec = {
+        "name": "gift_box",
+        "version": 1,
+        "order_kind": "wholesale",
+        "title": {"zh_CN": "礼盒"},
+        "requires": ["customization:packaging"],
+        "steps": [
+            {"kind": "choose_sku"},
+            {"kind": "choose_customizations", "settings": {"kinds": ["packaging"]}},
+            {"kind": "quantity"},
+            {"kind": "recipient"},
+            {"kind": "review"},
+            {"kind": "confirm"},
+        ],
+    }
+    path = tmp_path / "gift_box.json"
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    assert main(["workflows", "load", str(path)]) == 0
+    assert "gift_box v1: stored" in capsys.readouterr().out
+    assert main(["workflows", "load", str(path)]) == 0
+    assert "already stored" in capsys.readouterr().out
+    spec["steps"] = [spec["steps"][i] for i in (1, 0, 2, 3, 4, 5)]  # same version, changed
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    assert main(["workflows", "load", str(path)]) == 1
+    assert "give the changed definition a new version" in capsys.readouterr().err
+    broken = tmp_path / "broken.json"
+    spec["steps"] = [{"kind": "fly"}]
+    broken.write_text(json.dumps(spec), encoding="utf-8")
+    assert main(["workflows", "load", str(broken)]) == 1
+    assert "broken.json" in capsys.readouterr().err

@@ -693,10 +693,13 @@ class Engine:
             if parsed.recipient is not None:
                 draft, missing = _recipient_fields(parsed.recipient.model_dump()), []
             else:
-                blocking = [p for p in parsed.problems if p in ("too_long", "bad_mobile", "empty")]
+                blocking = [
+                    p for p in parsed.problems
+                    if p in ("too_long", "bad_mobile", "empty", "city_mismatch")
+                ]  # fmt: skip
                 if blocking:
                     return await self._refuse(session, run, blocking[0])
-                draft, missing = _partial(text, parsed.problems)
+                draft, missing = _partial(parsed)
                 if not draft:
                     return await self._refuse(session, run, "no_recipient")
         answers["recipient_draft"] = draft
@@ -834,35 +837,29 @@ def _recipient_fields(recipient: dict[str, Any]) -> dict[str, Any]:
     return {key: recipient.get(key) for key in keys}
 
 
-def _partial(text: str, problems: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """What one paste gave when it was not complete, and what is still missing."""
+def _partial(parsed: Any) -> tuple[dict[str, Any], list[str]]:
+    """What one paste gave when it was not complete, and what is still missing (the parser
+    reads every field it can even when the block as a whole fails)."""
     draft: dict[str, Any] = {}
     missing: list[str] = []
-    mobile = parse_mobile(text)
-    if mobile:
-        draft["mobile"] = mobile
+    if parsed.name:
+        draft["name"] = parsed.name
+    else:
+        missing.append("name")
+    if parsed.mobile:
+        draft["mobile"] = parsed.mobile
     else:
         missing.append("mobile")
-    address = check_address(text)
-    if isinstance(address, tuple):
-        province, city, district, street = address
-        draft.update(province=province, city=city, district=district, street=street)
+    if parsed.province and parsed.city and parsed.street:
+        draft.update(
+            province=parsed.province,
+            city=parsed.city,
+            district=parsed.district,
+            street=parsed.street,
+        )
     else:
         missing.append("address")
-    if "no_name" in problems:
-        missing.insert(0, "name")
-    elif draft:
-        name = _name_from(text, draft)
-        if name:
-            draft["name"] = name
-        else:
-            missing.insert(0, "name")
     return (draft, missing) if draft else ({}, [])
-
-
-def _name_from(text: str, draft: dict[str, Any]) -> str | None:
-    parsed = parse_recipient(text)
-    return parsed.recipient.name if parsed.recipient else None
 
 
 def _fill(
