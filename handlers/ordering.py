@@ -253,7 +253,9 @@ def _is_new_search(parsed: ParsedQuery | None, kind: StepKind) -> bool:
         return False  # an address names places and goods-like words; it is the answer here
     if kind == StepKind.quantity:
         return parsed.category is not None and parsed.quantity is None
-    return parsed.category is not None or bool(parsed.keywords)
+    # goods named (a category the catalog knows): a new search; other words are taken as
+    # an answer to this step, and a hint follows if they are not one
+    return parsed.category is not None
 
 
 def build_router() -> Router:

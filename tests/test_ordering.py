@@ -452,3 +452,51 @@ async def test_factory_orders_list_by_state(chat: Conversation) -> None:
     mine = await chat.send("/orders")
     own = await chat.press(mine, first.number)
     assert "138****8000" in own.text
+
+
+async def test_the_recipient_is_offered_again_next_time(chat: Conversation) -> None:
+    offer_id = await pick_offer(chat)
+    review = await drop_ship_to_review(chat, offer_id)
+    await chat.press(review, "确认下单")
+    step = await start_order(chat, offer_id, "一件代发下单")
+    step = await chat.press(step, 0)
+    step = await chat.send("1")
+    saved = [t for t in labels(step) if t.startswith("寄给")]
+    assert saved == ["寄给 张三 138****8000 杭州市"]
+    options = await chat.press(step, saved[0])
+    assert any("无痕代发" in label for label in labels(options))
+
+
+async def test_typed_variants_and_a_color_change(chat: Conversation) -> None:
+    offer_id = await pick_offer(chat)
+    async with chat.app.sessions() as session, session.begin():
+        offer = await load_offer(session, offer_id)
+    assert offer is not None
+    first, other = offer.skus[0], next(
+        (s for s in offer.skus if s.color != offer.skus[0].color and s.size == offer.skus[0].size),
+        None,
+    )
+    step = await start_order(chat, offer_id, "一件代发下单")
+    await chat.send("随便")
+    assert any("请点上面的按钮" in m.text for m in chat.messages[-2:])
+    typed = " ".join(p for p in (first.color, first.size) if p)
+    step = await chat.send(typed)
+    assert "要几件" in step.text and typed.replace(" ", " / ") in step.text
+    if other is None:
+        return  # one color only in this offer: nothing to change to
+    await chat.send("2")
+    review = await chat.send(RECIPIENT)
+    review = await chat.press(review, "就寄这里")
+    review = await chat.press(review, "选好了")
+    changed = await chat.send(f"颜色改成{other.color}")
+    assert "请核对订单" in changed.text and str(other.color) in changed.text
+
+
+async def test_buttons_of_a_finished_run_are_stale(chat: Conversation) -> None:
+    offer_id = await pick_offer(chat)
+    review = await drop_ship_to_review(chat, offer_id)
+    back_data = next(b["callback_data"] for b in review.buttons if "上一步" in b["text"])
+    await chat.press(review, "确认下单")
+    await chat.press_data(review, back_data)
+    assert chat.alerts[-1] == "这个按钮已失效，请重新搜索。"
+    assert len(await orders_in_store(chat)) == 1

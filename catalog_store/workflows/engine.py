@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from catalog_store.models import WorkflowDefinition, WorkflowRun
 from catalog_store.offer_details import OfferDetails, load_offer
-from catalog_store.orders import OrderRefused, PlaceResult, place_order, saved_recipients
+from catalog_store.orders import (
+    OrderRefused,
+    PlaceResult,
+    place_order,
+    save_recipient,
+    saved_recipients,
+)
 from catalog_store.pricing import Quote, QuoteRefused, check_quantity, quote
 from catalog_store.stock import available
 from catalog_store.workflows.spec import (
@@ -615,6 +621,13 @@ class Engine:
         except QuoteRefused as exc:
             return Outcome(run, False, exc.code, exc.nearest, {"message": str(exc)})
         after = replace(run, status="completed", order_id=placed.order_id)
+        recipient = answers.get("recipient")
+        if placed.created and recipient:
+            try:  # offered again at the next order's recipient step
+                async with session.begin():
+                    await save_recipient(session, run.buyer_id, recipient)
+            except ValueError:
+                pass  # a recipient the order took but the address book does not: no matter
         async with session.begin():
             await session.execute(
                 update(WorkflowRun)
@@ -775,7 +788,7 @@ class Engine:
                 )
         elif run.step.kind == StepKind.choose_sku and lines:
             target = run.step_index + 1
-        moved = replace(changed, step_index=target)
+        moved = await self._skip_empty(session, replace(changed, step_index=target))
         if not await _save(session, run, moved):
             return Outcome(run, False, "stale")
         return Outcome(moved, True)
