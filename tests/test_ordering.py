@@ -472,9 +472,16 @@ async def test_typed_variants_and_a_color_change(chat: Conversation) -> None:
     async with chat.app.sessions() as session, session.begin():
         offer = await load_offer(session, offer_id)
     assert offer is not None
-    first, other = offer.skus[0], next(
-        (s for s in offer.skus if s.color != offer.skus[0].color and s.size == offer.skus[0].size),
-        None,
+    first, other = (
+        offer.skus[0],
+        next(
+            (
+                s
+                for s in offer.skus
+                if s.color != offer.skus[0].color and s.size == offer.skus[0].size
+            ),
+            None,
+        ),
     )
     step = await start_order(chat, offer_id, "一件代发下单")
     await chat.send("随便")
