@@ -13,8 +13,14 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.middlewares import BuyerMiddleware, ParseMiddleware, StoreMiddleware
+from bot.middlewares import (
+    BuyerMiddleware,
+    ParseMiddleware,
+    StoreMiddleware,
+    TakeoverMiddleware,
+)
 from bot.settings import Settings
+from bot.staff_desk import StaffDesk
 from catalog_store.search import SearchService
 from catalog_store.workflows.engine import Engine
 from handlers import feature_routers
@@ -40,5 +46,10 @@ def build_dispatcher(
     dp.message.outer_middleware(buyers)
     dp.callback_query.outer_middleware(buyers)
     dp.message.outer_middleware(ParseMiddleware(lambda: search.parser))
+    desk = StaffDesk(settings, sessions.kw["bind"], sessions)
+    dp["desk"] = desk
+    takeover = TakeoverMiddleware(desk)
+    dp.message.outer_middleware(takeover)
+    dp.callback_query.outer_middleware(takeover)
     dp.include_routers(*feature_routers())
     return dp

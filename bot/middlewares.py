@@ -7,6 +7,8 @@
   unblocked the bot, so ``blocked_at`` is cleared.
 - ``ParseMiddleware`` parses a text message once (``parsed``) for the intent filters and the
   handlers; a text too long to be a query is not parsed (``parsed`` is None).
+- ``TakeoverMiddleware`` keeps the transcript of buyers' messages and, while staff own a
+  conversation, relays the buyer's messages to the staff topic instead of the handlers.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.types import Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
+from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog_store import conversations as desk_store
 from catalog_store.browse import MAX_QUERY_CHARS
 from catalog_store.buyers import upsert_buyer
-from nlu import Parser
+from handlers.message_kinds import content_type, file_id
+from nlu import Intent, Parser
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -58,3 +63,45 @@ class ParseMiddleware(BaseMiddleware):
                 self.parser().parse(text) if text and len(text) <= MAX_QUERY_CHARS else None
             )
         return await handler(event, data)
+
+
+class TakeoverMiddleware(BaseMiddleware):
+    """A buyer's private messages go to the transcript; while staff own the conversation the
+    bot stays silent and the message goes to the staff topic instead of any handler."""
+
+    def __init__(self, desk: Any) -> None:
+        self.desk = desk
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        desk = self.desk
+        session: AsyncSession | None = data.get("session")
+        user: User | None = data.get("event_from_user")
+        if not desk.enabled or session is None or user is None or user.is_bot:
+            return await handler(event, data)
+        if isinstance(event, CallbackQuery):
+            message = event.message
+            if message is None or message.chat.id != user.id:
+                return await handler(event, data)
+            async with session.begin():
+                conversation = await desk_store.get_or_create(session, user.id)
+            if conversation.state == "taken":
+                await event.answer(_("takeover.busy_buttons"), show_alert=True)
+                return None
+            return await handler(event, data)
+        if not isinstance(event, Message) or event.chat.type != "private":
+            return await handler(event, data)
+        async with session.begin():
+            conversation = await desk_store.get_or_create(session, user.id)
+            await desk_store.record(
+                session, conversation.id, direction="in", sender_kind="buyer",
+                sender_id=user.id, sender_name=user.full_name, content_type=content_type(event),
+                text=event.text or event.caption, file_id=file_id(event),
+                media_group_id=event.media_group_id, telegram_message_id=event.message_id,
+            )  # fmt: skip
+            parsed = data.get("parsed")
+            if parsed is not None and parsed.intent in (Intent.search, Intent.customize):
+                await desk_store.set_last_query(session, user.id, parsed.as_json())
+        if conversation.state != "taken":
+            return await handler(event, data)
+        await desk.buyer_said(data["bot"], event, conversation)
+        return None

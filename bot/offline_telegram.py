@@ -28,6 +28,7 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     Message,
+    MessageEntity,
     PhotoSize,
     Sticker,
     Update,
@@ -101,6 +102,8 @@ class Sent:
     link_preview: dict[str, Any] | None = None
     edits: int = 0
     deleted: bool = False
+    thread_id: int | None = None  # the forum topic it was posted in
+    copied_from: tuple[int, int] | None = None  # (chat, message) of a copy's original
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -117,7 +120,12 @@ class OfflineTelegram(BaseSession):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.callback_answers: list[dict[str, Any]] = []
         self.failures: dict[str, list[tuple[int, str, dict[str, Any] | None]]] = {}
+        self.blocked: set[int] = set()  # users who blocked the bot: every send answers 403
         self._message_ids = itertools.count(1)
+        self.incoming: dict[tuple[int, int], Message] = {}  # what users sent, for copies
+        self.topics: dict[tuple[int, int], dict[str, Any]] = {}  # (chat, thread) -> topic
+        self.forums: dict[int, dict[str, Any]] = {}  # chat id -> {"title", "can_manage"}
+        self._thread_ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self._incoming_ids = itertools.count(100_000)
 
@@ -163,8 +171,17 @@ class OfflineTelegram(BaseSession):
         handler = getattr(self, f"_do_{name}", None)
         if handler is None:
             return _bad(f"method {name} is not served by the offline double")
+        chat = params.get("chat_id")
+        if name.startswith("send") and chat is not None and int(chat) in self.blocked:
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
         try:
             return 200, {"ok": True, "result": handler(params)}
+        except _Forbidden as exc:
+            return 403, {"ok": False, "error_code": 403, "description": str(exc)}
         except _ApiError as exc:
             return _bad(str(exc))
 
@@ -190,6 +207,7 @@ class OfflineTelegram(BaseSession):
 
     def _do_sendMessage(self, params: dict[str, Any]) -> Any:
         text = self._visible(params, "text", MESSAGE_LIMIT, "message is too long")
+        thread = self._thread(params)
         sent = Sent(
             chat_id=int(params["chat_id"]),
             message_id=next(self._message_ids),
@@ -197,6 +215,7 @@ class OfflineTelegram(BaseSession):
             text=text,
             markup=self._markup(params),
             link_preview=params.get("link_preview_options"),
+            thread_id=thread,
         )
         self.sent.append(sent)
         return self._message_json(sent)
@@ -241,6 +260,130 @@ class OfflineTelegram(BaseSession):
         sent.markup = markup
         sent.edits += 1
         return self._message_json(sent)
+
+    def _do_getChat(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        forum = self.forums.get(chat_id)
+        if forum is None:
+            raise _ApiError("Bad Request: chat not found")
+        return {
+            "id": chat_id,
+            "type": "supergroup",
+            "title": forum["title"],
+            "is_forum": forum.get("is_forum", True),
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+            },
+        }
+
+    def _do_getChatMember(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        forum = self.forums.get(chat_id)
+        if forum is None:
+            raise _ApiError("Bad Request: chat not found")
+        if int(params["user_id"]) != BOT_USER["id"] or not forum.get("bot_admin", True):
+            return {"status": "member", "user": BOT_USER}
+        rights = {
+            name: True
+            for name in (
+                "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+                "can_restrict_members", "can_change_info", "can_invite_users",
+                "can_post_stories", "can_edit_stories", "can_delete_stories",
+                "can_send_welcome_messages",
+            )
+        }  # fmt: skip
+        return {
+            "status": "administrator",
+            "user": BOT_USER,
+            "can_be_edited": False,
+            "is_anonymous": False,
+            "can_promote_members": False,
+            "can_manage_topics": bool(forum.get("can_manage", True)),
+            **rights,
+        }
+
+    def _do_createForumTopic(self, params: dict[str, Any]) -> Any:
+        chat_id = int(params["chat_id"])
+        forum = self.forums.get(chat_id)
+        if forum is None:
+            raise _ApiError("Bad Request: chat not found")
+        if not forum.get("can_manage", True):
+            raise _ApiError("Bad Request: not enough rights to create a topic")
+        name = str(params.get("name", ""))
+        if not 1 <= len(name) <= 128:
+            raise _ApiError("Bad Request: TOPIC_TITLE_EMPTY")
+        thread = next(self._thread_ids)
+        self.topics[(chat_id, thread)] = {"name": name, "closed": False, "deleted": False}
+        return {"message_thread_id": thread, "name": name, "icon_color": 7322096}
+
+    def _do_editForumTopic(self, params: dict[str, Any]) -> Any:
+        topic = self._topic(int(params["chat_id"]), int(params["message_thread_id"]))
+        if params.get("name"):
+            topic["name"] = params["name"]
+        return True
+
+    def _do_closeForumTopic(self, params: dict[str, Any]) -> Any:
+        self._topic(int(params["chat_id"]), int(params["message_thread_id"]))["closed"] = True
+        return True
+
+    def _do_reopenForumTopic(self, params: dict[str, Any]) -> Any:
+        self._topic(int(params["chat_id"]), int(params["message_thread_id"]))["closed"] = False
+        return True
+
+    def _do_copyMessage(self, params: dict[str, Any]) -> Any:
+        return {"message_id": self._copy(params, int(params["message_id"]))}
+
+    def _do_copyMessages(self, params: dict[str, Any]) -> Any:
+        return [{"message_id": self._copy(params, int(m))} for m in params["message_ids"]]
+
+    def _copy(self, params: dict[str, Any], message_id: int) -> int:
+        source_chat = int(params["from_chat_id"])
+        original = self.incoming.get((source_chat, message_id))
+        if original is None:
+            raise _ApiError("Bad Request: message to copy not found")
+        thread = self._thread(params)
+        target = int(params["chat_id"])
+        if target > 0 and target in self.blocked:
+            raise _Forbidden("Forbidden: bot was blocked by the user")
+        kind = next(
+            (k for k in ("photo", "voice", "document", "sticker", "video", "audio", "animation")
+             if getattr(original, k) is not None),
+            "text",
+        )  # fmt: skip
+        sent = Sent(
+            chat_id=target,
+            message_id=next(self._message_ids),
+            kind=kind,
+            text=original.text or original.caption or "",
+            thread_id=thread,
+            copied_from=(source_chat, message_id),
+        )
+        self.sent.append(sent)
+        return sent.message_id
+
+    def delete_topic(self, chat_id: int, thread_id: int) -> None:
+        """What a person does by hand; Telegram sends the bot no update about it."""
+        self.topics[(chat_id, thread_id)]["deleted"] = True
+
+    def _topic(self, chat_id: int, thread_id: int) -> dict[str, Any]:
+        topic = self.topics.get((chat_id, thread_id))
+        if topic is None or topic["deleted"]:
+            raise _ApiError("Bad Request: message thread not found")
+        return topic
+
+    def _thread(self, params: dict[str, Any]) -> int | None:
+        thread = params.get("message_thread_id")
+        if thread is None:
+            return None
+        topic = self._topic(int(params["chat_id"]), int(thread))
+        if topic["closed"]:
+            raise _ApiError("Bad Request: TOPIC_CLOSED")
+        return int(thread)
 
     def _do_deleteMessage(self, params: dict[str, Any]) -> Any:
         self._find(params).deleted = True
@@ -289,9 +432,14 @@ class OfflineTelegram(BaseSession):
         body: dict[str, Any] = {
             "message_id": sent.message_id,
             "date": int(datetime.now(UTC).timestamp()),
-            "chat": {"id": sent.chat_id, "type": "private"},
+            "chat": {"id": sent.chat_id, "type": "private"}
+            if sent.chat_id > 0
+            else {"id": sent.chat_id, "type": "supergroup", "title": "staff", "is_forum": True},
             "from": BOT_USER,
         }
+        if sent.thread_id is not None:
+            body["message_thread_id"] = sent.thread_id
+            body["is_topic_message"] = True
         if sent.kind == "photo":
             body["photo"] = [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]
             if sent.text:
@@ -321,7 +469,35 @@ class OfflineTelegram(BaseSession):
             text=text,
             **content,
         )
+        self.incoming[(user.id, message.message_id)] = message
         return Update(update_id=next(self._update_ids), message=message)
+
+    def group_update(
+        self, user: User, chat_id: int, text: str | None = None, thread_id: int | None = None,
+        **content: Any,
+    ) -> Update:  # fmt: skip
+        """A message from ``user`` in a supergroup (in a forum topic when ``thread_id``)."""
+        entities = None
+        if text and text.startswith("/"):
+            command = text.split()[0]
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(command))]
+        message = Message(
+            message_id=next(self._incoming_ids),
+            date=datetime.now(UTC),
+            chat=Chat(id=chat_id, type="supergroup", title="staff", is_forum=True),
+            from_user=user,
+            text=text,
+            entities=entities,
+            message_thread_id=thread_id,
+            is_topic_message=thread_id is not None or None,
+            **content,
+        )
+        self.incoming[(chat_id, message.message_id)] = message
+        return Update(update_id=next(self._update_ids), message=message)
+
+    def in_thread(self, chat_id: int, thread_id: int) -> list[Sent]:
+        """The bot's messages (and copies) in one forum topic, oldest first."""
+        return [s for s in self.sent if s.chat_id == chat_id and s.thread_id == thread_id]
 
     def press_update(self, user: User, sent: Sent, button: int) -> Update:
         """An update for ``user`` pressing the ``button``-th (0-based) button of ``sent``."""
@@ -344,6 +520,10 @@ class OfflineTelegram(BaseSession):
 
 
 class _ApiError(Exception):
+    pass
+
+
+class _Forbidden(Exception):
     pass
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -43,9 +44,30 @@ class Settings(BaseSettings):
     auto_deliver_days: int = Field(
         default=10, ge=1, description="a shipped order counts as delivered after this many days"
     )
+    staff_chat_id: int | None = Field(
+        default=None, description="the staff's Telegram supergroup with topics (one per buyer)"
+    )
+    staff_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Telegram user ids of support staff, comma-separated"
+    )
+    staff_sla_minutes: int = Field(
+        default=10, ge=1, description="a buyer waiting this long for a person is told so"
+    )
+    staff_group_per_minute: int = Field(
+        default=20, ge=1, description="messages a minute the bot sends to the staff group"
+    )
     flood_retries: int = Field(
         default=3, description="times an outgoing call is retried after Telegram's flood control"
     )
+
+    @field_validator("staff_user_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
 
     @property
     def lexicon_path(self) -> Path:

@@ -3,8 +3,8 @@
 The catalog tables mirror ``shared/specs/catalog-format.md``: factories, offers, their price
 tiers, SKUs and customization options. Money is stored as integer fen (exact on SQLite and
 PostgreSQL alike) and read back as ``Decimal`` CNY; times are UTC. Keys of the contract that
-this schema does not know are kept in ``extra``. Tables still to come (conversations,
-messages, processed updates) are designed in ``docs/schema.md`` and arrive as migrations.
+this schema does not know are kept in ``extra``. Tables still to come (processed updates)
+are designed in ``docs/schema.md`` and arrive as migrations.
 
 Below the catalog: the buyers the bot talks to, their searches (so a button carries a short
 integer, not a query or a catalog id), short integer keys for offers, and the persistent FSM
@@ -13,6 +13,10 @@ state of each conversation (aiogram's storage over this table lives in ``bot/``)
 Last, orders and workflows (migration 0004): saved recipients, workflow definitions and runs,
 orders with their items, events and stock reservations, and the links that bind a factory's
 chat. The order functions live in ``catalog_store/orders.py``.
+
+Then support staff taking over a buyer's conversation (migration 0005): one conversation row
+per buyer and the transcript of its messages; the functions live in
+``catalog_store/conversations.py``.
 """
 
 from __future__ import annotations
@@ -468,3 +472,54 @@ class FactoryChat(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     factory_id: Mapped[str] = mapped_column(String(64), index=True)
     bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- staff takeover: conversations and their messages --------------------------------------
+
+
+class Conversation(Base):
+    """One buyer's conversation as staff see it; one row per buyer, reused across requests.
+
+    ``state``: ``bot`` (the bot serves), ``waiting`` (the buyer asked for a person, nobody
+    took it yet), ``taken`` (``staff_user_id`` owns it). Outside ``taken`` the staff columns
+    name the last holder (None when nobody ever took it).
+    """
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True, default="bot")
+    staff_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    staff_name: Mapped[str | None] = mapped_column(String(200))
+    # the forum topic in the staff chat; looked up by it for every staff reply
+    topic_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    topic_name: Mapped[str | None] = mapped_column(String(128))
+    requested_at: Mapped[datetime | None] = mapped_column()
+    taken_at: Mapped[datetime | None] = mapped_column()
+    released_at: Mapped[datetime | None] = mapped_column()
+    sla_notified_at: Mapped[datetime | None] = mapped_column()
+    last_query: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the last parsed query
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """One message of a conversation's transcript: from the buyer (``in``), to the buyer
+    (``out``, by the bot or staff) or an internal staff note (``note``)."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # in, out, note
+    sender_kind: Mapped[str] = mapped_column(String(8))  # buyer, bot, staff
+    sender_id: Mapped[int | None] = mapped_column(BigInteger)
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    # text, photo, voice, document, sticker, video, audio, animation, album, ...
+    content_type: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)  # the text or the caption
+    file_id: Mapped[str | None] = mapped_column(String(255))
+    media_group_id: Mapped[str | None] = mapped_column(String(64))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

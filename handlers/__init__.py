@@ -15,10 +15,12 @@ def feature_routers() -> list[Router]:
         ordering,
         orders,
         search,
+        staff,
         start,
     )
 
     # orders first: a deep link /start <token> is a factory binding, not a greeting;
     # ordering before assistance and search: typed text in a step is that step's answer
-    modules = (errors, orders, start, ordering, assistance, search, offer_card, fallback)
+    # staff first: nothing in the staff chat is a buyer's message
+    modules = (errors, staff, orders, start, ordering, assistance, search, offer_card, fallback)
     return [module.build_router() for module in modules]

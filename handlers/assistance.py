@@ -7,16 +7,22 @@ in lives with ordering (``handlers.ordering``).
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, User
 from aiogram.utils.i18n import gettext as _
 
 from bot.settings import Settings
+from bot.staff_desk import StaffDesk
 from handlers.callbacks import HumanCB
 from handlers.filters import HasIntent
 from nlu import Intent
+
+log = logging.getLogger(__name__)
 
 
 async def on_cancel(message: Message, state: FSMContext) -> None:
@@ -33,13 +39,29 @@ def _human_text(settings: Settings) -> str:
     return _("human.unavailable")
 
 
-async def on_human(message: Message, settings: Settings) -> None:
-    await message.answer(_human_text(settings))
+async def _ask_for_person(bot: Bot, user: User, settings: Settings, desk: StaffDesk) -> str:
+    """Open (or reuse) the buyer's topic for staff; the answer for the buyer."""
+    if not desk.enabled:
+        return _human_text(settings)
+    try:
+        await desk.request(bot, user)
+    except TelegramAPIError as exc:
+        log.warning("staff chat unreachable for buyer %s: %s", user.id, exc)
+        return _("human.unreachable")
+    return _("human.coming").format(minutes=desk.sla_minutes)
 
 
-async def on_human_button(query: CallbackQuery, bot: Bot, settings: Settings) -> None:
+async def on_human(message: Message, bot: Bot, settings: Settings, desk: StaffDesk) -> None:
+    assert message.from_user is not None
+    await message.answer(await _ask_for_person(bot, message.from_user, settings, desk))
+
+
+async def on_human_button(
+    query: CallbackQuery, bot: Bot, settings: Settings, desk: StaffDesk
+) -> None:
     await query.answer()
-    await bot.send_message(query.from_user.id, _human_text(settings))
+    text = await _ask_for_person(bot, query.from_user, settings, desk)
+    await bot.send_message(query.from_user.id, text)
 
 
 def build_router() -> Router:

@@ -69,3 +69,10 @@ class OrderCB(CallbackData, prefix="od"):
     n: int  # order id
     a: str = "v"  # v view, c cancel, d delivered; factory: ok, no, paid, ship, car (o=carrier)
     o: int = 0
+
+
+class StaffCB(CallbackData, prefix="sf"):
+    """Staff buttons in the staff chat: t take over, r release, o open (card in its topic)."""
+
+    c: int  # conversation id
+    a: str
