@@ -25,6 +25,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
+    AcceptedGiftTypes,
     CallbackQuery,
     Chat,
     Message,
@@ -273,11 +274,11 @@ class OfflineTelegram(BaseSession):
             "is_forum": forum.get("is_forum", True),
             "accent_color_id": 0,
             "max_reaction_count": 11,
+            # every flag this aiogram version requires (the set grows with the Bot API)
             "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
+                name: False
+                for name, spec in AcceptedGiftTypes.model_fields.items()
+                if spec.is_required()
             },
         }
 

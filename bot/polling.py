@@ -45,6 +45,13 @@ async def run_polling(app: App) -> int:
     try:
         me = await bot.get_me()
         log.info("running as @%s with long polling", me.username)
+        desk = app.dispatcher["desk"]
+        if app.settings.staff_chat_id is not None:
+            problems = await desk.problems(bot)
+            for problem in problems:  # said loudly; buyers are still served by the bot
+                log.error("staff desk: %s", problem)
+            if not problems:
+                log.info("staff desk ready in chat %s", app.settings.staff_chat_id)
         try:
             await set_commands(bot, app.settings.default_locale)
         except TelegramAPIError as exc:  # a menu is a nicety; the bot works without it
