@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +29,7 @@ from catalog_store.buyers import upsert_buyer
 from handlers.message_kinds import content_type, file_id
 from nlu import Intent, Parser
 
+log = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
@@ -103,5 +106,12 @@ class TakeoverMiddleware(BaseMiddleware):
                 await desk_store.set_last_query(session, user.id, parsed.as_json())
         if conversation.state != "taken":
             return await handler(event, data)
-        await desk.buyer_said(data["bot"], event, conversation)
+        try:
+            await desk.buyer_said(data["bot"], event, conversation)
+        except TelegramAPIError as exc:
+            # the staff chat cannot be reached: the buyer goes back to the bot, and is told
+            log.warning("relay to staff failed for buyer %s: %s", user.id, exc)
+            await desk_store.release(desk.engine, conversation.id, None, force=True)
+            await data["bot"].send_message(user.id, _("human.unreachable"))
+            return await handler(event, data)
         return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -169,7 +170,7 @@ class StaffDesk:
         for m in lines:
             body = m.text or f"[{m.content_type}]"
             blocks.append(f"{m.created_at:%m-%d %H:%M} {escape_name(m)}: {_esc(clip(body, 300))}")
-        text, _rest = fit(["\n".join(blocks)], MESSAGE_LIMIT)
+        text, _rest = fit([mask_mobiles("\n".join(blocks))], MESSAGE_LIMIT)
         await self._staff_send(
             lambda: bot.send_message(self.chat_id, text, message_thread_id=thread)  # type: ignore[arg-type]
         )
@@ -241,7 +242,7 @@ class StaffDesk:
                     mobile=mask_mobile(mobile) if mobile else "—",
                 )
             )
-        text, _rest = fit(["\n".join(lines)], MESSAGE_LIMIT)
+        text, _rest = fit([mask_mobiles("\n".join(lines))], MESSAGE_LIMIT)
         return text, self.card_markup(conversation)
 
     def card_markup(self, conversation: ConversationView) -> InlineKeyboardMarkup:
@@ -295,6 +296,14 @@ class StaffDesk:
             conversation,
             lambda thread: bot.send_message(self.chat_id, text, message_thread_id=thread),  # type: ignore[arg-type]
         )
+
+
+_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_mobiles(text: str) -> str:
+    """Every mainland mobile in ``text`` as 138****8000 (staff see the last 4 digits only)."""
+    return _MOBILE.sub(r"\1****\2", text)
 
 
 def _esc(text: str) -> str:

@@ -280,3 +280,48 @@ async def test_the_group_limit_queues_sends_instead_of_dropping_them() -> None:
     assert all(60 <= t < 120 for n, t in done[20:40]) and all(t >= 120 for n, t in done[40:])
     in_any_minute = max(sum(1 for _, t in done if start <= t < start + 60) for _, start in done)
     assert in_any_minute <= 20
+
+
+async def test_the_card_shows_the_order_in_progress_and_masks_mobiles(chat: Conversation) -> None:
+    from tests.test_ordering import RECIPIENT, drop_ship_to_review, pick_offer, start_order
+
+    offer_id = await pick_offer(chat)
+    review = await drop_ship_to_review(chat, offer_id)
+    await chat.press(review, "确认下单")
+    step = await start_order(chat, offer_id, "一件代发下单")
+    await chat.press(step, 0)
+    await chat.send("3")
+    await chat.send(RECIPIENT)
+    await chat.send("转人工")
+    card = chat.telegram.in_thread(STAFF_CHAT, topic_of(chat))[-1]
+    assert "进行中的订单：一件代发下单" in card.text and "'qty': 3" in card.text
+    assert "手机 138****8000" in card.text and "13800138000" not in card.text
+
+
+async def test_a_closed_topic_and_an_album(chat: Conversation) -> None:
+    thread = await ask_for_person(chat)
+    alice = member(chat, ALICE, "Alice")
+    await in_topic(alice, thread, "/takeover")
+    chat.telegram.topics[(STAFF_CHAT, thread)]["closed"] = True  # closed by hand
+    for _ in range(3):
+        await chat.feed(
+            chat.telegram.message_update(chat.user, None, photo=photo(), media_group_id="a1")
+        )
+    fresh = topic_of(chat)
+    assert fresh != thread
+    copies = [s for s in chat.telegram.in_thread(STAFF_CHAT, fresh) if s.copied_from]
+    assert [c.kind for c in copies] == ["photo", "photo", "photo"]
+    rows = await transcript(chat)
+    assert [r.content_type for r in rows if r.media_group_id == "a1"] == ["album"] * 3
+
+
+async def test_staff_chat_lost_during_a_takeover_hands_the_buyer_back(chat: Conversation) -> None:
+    thread = await ask_for_person(chat)
+    alice = member(chat, ALICE, "Alice")
+    await in_topic(alice, thread, "/takeover")
+    del chat.telegram.forums[STAFF_CHAT]
+    chat.telegram.fail_next("copyMessage", 400, "Bad Request: chat not found")
+    await chat.feed(chat.telegram.message_update(chat.user, "连衣裙"))
+    texts = [m.text for m in chat.messages[-2:]]
+    assert any("人工客服暂时联系不上" in t for t in texts)
+    assert "共" in texts[-1]  # and the bot answered the message itself
