@@ -106,10 +106,13 @@ async def test_the_full_cycle_take_over_relay_notes_release(chat: Conversation) 
 
     await in_topic(alice, thread, "可以的，500件按42元")
     assert chat.telegram.last(chat.user.id).text == "可以的，500件按42元"
+    await in_topic(alice, thread, None, photo=photo(), caption="这是实拍")
+    shown = chat.telegram.last(chat.user.id)
+    assert shown.kind == "photo" and shown.text == "这是实拍" and shown.copied_from
     bob = member(chat, BOB, "Bob")
     await in_topic(bob, thread, "这个厂上周断货过")
     await in_topic(alice, thread, "//记一下：他要发票")
-    assert chat.telegram.last(chat.user.id).text == "可以的，500件按42元"  # notes stay inside
+    assert chat.telegram.last(chat.user.id).text == "这是实拍"  # notes stay inside
 
     await in_topic(alice, thread, "/release")
     assert "机器人继续为你服务" in chat.telegram.last(chat.user.id).text
