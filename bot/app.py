@@ -96,6 +96,7 @@ async def open_app(
         i18n = build_i18n(settings.default_locale)
         dispatcher = build_dispatcher(
             settings=settings,
+            engine=engine,
             sessions=sessions,
             search=search,
             storage=storage,

@@ -1,4 +1,6 @@
-"""The dispatcher: routers, middlewares, FSM storage with event isolation.
+"""The dispatcher: routers, middlewares, FSM storage with event isolation, and what the
+handlers are given (settings, the store, the search service, the workflow engine, the staff
+desk).
 
 One function builds it for every runner (polling, the terminal chat, tests), so what is
 tested is what runs. FSM storage defaults to the store itself (``SqlStorage``), with event
@@ -11,7 +13,7 @@ from __future__ import annotations
 from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.i18n import I18n, SimpleI18nMiddleware
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.middlewares import (
     BuyerMiddleware,
@@ -29,6 +31,7 @@ from handlers import feature_routers
 def build_dispatcher(
     *,
     settings: Settings,
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     search: SearchService,
     storage: BaseStorage,
@@ -38,15 +41,15 @@ def build_dispatcher(
     dp = Dispatcher(storage=storage, events_isolation=isolation, name="sourcing-bot")
     dp["settings"] = settings
     dp["search"] = search
-    dp["engine"] = sessions.kw["bind"]
-    dp["workflows"] = Engine(sessions.kw["bind"])
+    dp["engine"] = engine
+    dp["workflows"] = Engine(engine)
     dp.update.outer_middleware(StoreMiddleware(sessions))
     SimpleI18nMiddleware(i18n).setup(dp)
     buyers = BuyerMiddleware()
     dp.message.outer_middleware(buyers)
     dp.callback_query.outer_middleware(buyers)
     dp.message.outer_middleware(ParseMiddleware(lambda: search.parser))
-    desk = StaffDesk(settings, sessions.kw["bind"], sessions)
+    desk = StaffDesk(settings, engine, sessions)
     dp["desk"] = desk
     takeover = TakeoverMiddleware(desk)
     dp.message.outer_middleware(takeover)
