@@ -175,6 +175,12 @@ class StaffDesk:
             lambda: bot.send_message(self.chat_id, text, message_thread_id=thread)  # type: ignore[arg-type]
         )
 
+    async def reply(
+        self, message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """A reply in the staff chat, in turn under the group limit like every other send."""
+        await self._staff_send(lambda: message.reply(text, reply_markup=reply_markup))
+
     # --- a buyer asks for a person --------------------------------------------------------------
 
     async def request(self, bot: Bot, user: User) -> ConversationView:

@@ -33,13 +33,11 @@ def _button(text: str, prompt: Prompt, action: str, option: int = 0) -> InlineKe
 def _header(prompt: Prompt) -> str:
     run = prompt.run
     title = run.spec.label(get_i18n().current_locale)
-    steps = len(run.spec.steps) - 1  # confirm is the review's button, not a step of its own
-    number = min(run.step_index + 1, steps)
     return _("order.header").format(
         workflow=escape(title),
         offer=escape(clip(prompt.offer.title, 30)),
-        step=number,
-        steps=steps,
+        step=min(prompt.number, prompt.total),
+        steps=prompt.total,
     )
 
 

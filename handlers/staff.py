@@ -42,8 +42,11 @@ class InStaffChat(BaseFilter):
         return desk.enabled and message.chat.id == desk.chat_id
 
 
-async def _refuse(message: Message) -> None:
-    await message.reply(_("staff.only"))
+async def _refuse(message: Message, desk: StaffDesk | None = None) -> None:
+    if desk is not None and desk.enabled and message.chat.id == desk.chat_id:
+        await desk.reply(message, _("staff.only"))
+    else:
+        await message.reply(_("staff.only"))
 
 
 async def _conversation_here(message: Message, session: AsyncSession) -> ConversationView | None:
@@ -100,26 +103,28 @@ async def hand_back(
 
 async def on_takeover(message: Message, bot: Bot, desk: StaffDesk, session: AsyncSession) -> None:
     if not desk.is_staff(message.from_user):
-        await _refuse(message)
+        await _refuse(message, desk)
         return
     conversation = await _conversation_here(message, session)
     if conversation is None:
-        await message.reply(_("staff.not_a_topic"))
+        await desk.reply(message, _("staff.not_a_topic"))
         return
     assert message.from_user is not None
-    await message.reply(await take(bot, desk, session, conversation.id, message.from_user))
+    await desk.reply(message, await take(bot, desk, session, conversation.id, message.from_user))
 
 
 async def on_release(message: Message, bot: Bot, desk: StaffDesk, session: AsyncSession) -> None:
     if not desk.is_staff(message.from_user):
-        await _refuse(message)
+        await _refuse(message, desk)
         return
     conversation = await _conversation_here(message, session)
     if conversation is None:
-        await message.reply(_("staff.not_a_topic"))
+        await desk.reply(message, _("staff.not_a_topic"))
         return
     assert message.from_user is not None
-    await message.reply(await hand_back(bot, desk, session, conversation.id, message.from_user))
+    await desk.reply(
+        message, await hand_back(bot, desk, session, conversation.id, message.from_user)
+    )
 
 
 def _list(conversations: list[ConversationView], names: dict[int, str]) -> tuple[str, Any]:
@@ -160,28 +165,28 @@ async def _names(session: AsyncSession, conversations: list[ConversationView]) -
 
 async def on_queue(message: Message, desk: StaffDesk, session: AsyncSession) -> None:
     if not desk.is_staff(message.from_user):
-        await _refuse(message)
+        await _refuse(message, desk)
         return
     async with session.begin():
         found = await desk_store.queue(session)
     text, markup = _list(found, await _names(session, found))
-    await message.reply(text, reply_markup=markup)
+    await desk.reply(message, text, markup)
 
 
 async def on_find(
     message: Message, command: CommandObject, desk: StaffDesk, session: AsyncSession
 ) -> None:
     if not desk.is_staff(message.from_user):
-        await _refuse(message)
+        await _refuse(message, desk)
         return
     what = (command.args or "").strip()
     if not what:
-        await message.reply(_("staff.find.usage"))
+        await desk.reply(message, _("staff.find.usage"))
         return
     async with session.begin():
         found = await desk_store.find(session, what)
     text, markup = _list(found, await _names(session, found))
-    await message.reply(text, reply_markup=markup)
+    await desk.reply(message, text, markup)
 
 
 async def on_topic_message(

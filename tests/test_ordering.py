@@ -100,8 +100,9 @@ async def orders_in_store(chat: Conversation) -> list[Order]:
 async def drop_ship_to_review(chat: Conversation, offer_id: str, qty: str = "2") -> Sent:
     step = await start_order(chat, offer_id, "一件代发下单")
     assert "选规格" in step.text
+    assert "第 1/5 步" in step.text  # no customization to offer: that step is not counted
     step = await chat.press(step, 0)  # the first variant
-    assert "要几件" in step.text
+    assert "要几件" in step.text and "第 2/5 步" in step.text
     step = await chat.send(qty)
     assert "收件人" in step.text
     step = await chat.send(RECIPIENT)

@@ -283,6 +283,9 @@ class Prompt:
     options: list[tuple[str, bool]] = field(default_factory=list)
     quote: Quote | None = None
     quote_problem: QuoteRefused | None = None
+    number: int = 1  # this step's place among the steps the buyer sees (1-based)
+    total: int = 1  # steps the buyer sees: not confirm (the review's button), not a
+    # customization step with nothing to offer
 
 
 def sku_label(color: str | None, size: str | None, specs: dict[str, str]) -> str:
@@ -312,7 +315,14 @@ async def _prompt_for(session: AsyncSession, run: RunView, offer: OfferDetails) 
     step = run.step
     lines = run.answers.get("lines", [])
     chosen = {line["sku_id"] for line in lines}
-    base = Prompt(run=run, offer=offer, kind=step.kind)
+    shown = [
+        i
+        for i, each in enumerate(run.spec.steps)
+        if each.kind != StepKind.confirm
+        and not (each.kind == StepKind.choose_customizations and not _offered(each, offer, set()))
+    ]
+    number = sum(1 for i in shown if i <= run.step_index) or 1
+    base = Prompt(run=run, offer=offer, kind=step.kind, number=number, total=len(shown))
     if step.kind == StepKind.choose_sku:
         stock = await _stock(session, offer.offer_id)
         skus = [
