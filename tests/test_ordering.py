@@ -508,3 +508,44 @@ async def test_buttons_of_a_finished_run_are_stale(chat: Conversation) -> None:
     await chat.press_data(review, back_data)
     assert chat.alerts[-1] == "这个按钮已失效，请重新搜索。"
     assert len(await orders_in_store(chat)) == 1
+
+
+@pytest.fixture(scope="module")
+def demo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_demo_template(tmp_path_factory.mktemp("ordering-pg"))[0]
+
+
+async def test_the_whole_order_on_postgresql(demo_catalog: Path, tmp_path: Path) -> None:
+    """The same conversation on the scale-out store: workflow runs, exactly-once placing,
+    the factory's buttons and the buyer's /orders all on PostgreSQL."""
+    from catalog_store.importer import import_catalog
+    from tests.conftest import PG_URL, _pg_problem, service_missing
+
+    problem = await _pg_problem()
+    if problem:
+        service_missing(problem)
+    scratch = await db.scratch_store(PG_URL, prefix="t")
+    try:
+        assert (await import_catalog(scratch.engine, demo_catalog)).committed
+        settings = Settings(data_dir=tmp_path / "data", database_url=PG_URL)
+        async with conversation(settings, engine=scratch.engine) as talk:
+            offer_id = await pick_offer(talk)
+            review = await drop_ship_to_review(talk, offer_id)
+            confirm = labels(review).index("✅ 确认下单")
+            first = talk.telegram.press_update(talk.user, review, confirm)
+            second = talk.telegram.press_update(talk.user, review, confirm)
+            await talk.feed(first)
+            await talk.feed(second)
+            orders = await orders_in_store(talk)
+            assert len(orders) == 1 and orders[0].status == "placed"
+            listed = await talk.send("/orders")
+            assert orders[0].number in listed.text
+            detail = await talk.press(listed, orders[0].number)
+            await talk.press(detail, "取消订单")
+            async with talk.app.sessions() as session:
+                held = await session.scalar(
+                    select(func.count()).where(StockReservation.released_at.is_(None))
+                )
+            assert held == 0
+    finally:
+        await scratch.close()
