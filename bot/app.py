@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiogram import Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -53,6 +53,11 @@ class App:
     storage: BaseStorage
     dispatcher: Dispatcher
     i18n: I18n
+
+    def attach(self, bot: Bot) -> Bot:
+        """What every runner does with its bot: the transcript recorder when staff are on."""
+        self.dispatcher["desk"].install(bot)
+        return bot
 
     async def refresh_catalog(self) -> bool:
         """Pick up a newer import: lexicon first (the index segments with it), then index."""

@@ -103,6 +103,7 @@ async def run_chat(app: App, stdin: TextIO, stdout: TextIO, user: User) -> int:
         session=telegram,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    app.attach(bot)
     shown = Transcript(telegram, user.id, stdout)
     stdout.write(BANNER)
     await app.dispatcher.feed_update(bot, telegram.message_update(user, "/start"))

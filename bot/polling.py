@@ -39,7 +39,7 @@ async def set_commands(bot: Bot, default_locale: str) -> None:
 
 
 async def run_polling(app: App) -> int:
-    bot = build_bot(app.settings, on_blocked=blocked_marker(app.sessions))
+    bot = app.attach(build_bot(app.settings, on_blocked=blocked_marker(app.sessions)))
     refresher = asyncio.create_task(app.refresh_forever())
     chores = asyncio.create_task(order_chores_forever(app, bot))
     try:
@@ -60,6 +60,7 @@ async def run_polling(app: App) -> int:
             bot, allowed_updates=app.dispatcher.resolve_used_update_types()
         )
     finally:
+        await app.dispatcher["desk"].drain()  # albums still being gathered go out first
         for task in (refresher, chores):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

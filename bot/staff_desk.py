@@ -21,7 +21,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, Message, User
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _THREAD_GONE = ("message thread not found", "topic_deleted", "topic_closed", "thread not found")
 LAST_MESSAGES = 10
+ALBUM_WAIT_SECONDS = 1.0  # the parts of an album arrive within a moment of each other
 
 
 class GroupRateLimiter:
@@ -77,6 +80,42 @@ def _thread_gone(exc: TelegramBadRequest) -> bool:
     return any(sign in text for sign in _THREAD_GONE)
 
 
+class TranscriptRecorder(BaseRequestMiddleware):
+    """Keeps what the bot says to buyers in their transcript (texts and photo captions), so
+    the staff card's last messages show both sides. Copies made by the relay are recorded
+    by the relay itself, as the staff member's."""
+
+    RECORDED = ("sendMessage", "sendPhoto")
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def __call__(self, make_request: Any, bot: Bot, method: TelegramMethod[Any]) -> Any:
+        response = await make_request(bot, method)
+        name = method.__api_method__
+        chat_id = getattr(method, "chat_id", None)
+        if name in self.RECORDED and isinstance(chat_id, int) and chat_id > 0:
+            text = getattr(method, "text", None) or getattr(method, "caption", None)
+            try:
+                async with self.sessions() as session, session.begin():
+                    conversation = await desk_store.get_or_create(session, chat_id)
+                    await desk_store.record(
+                        session, conversation.id, direction="out", sender_kind="bot",
+                        sender_id=bot.id, sender_name=None,
+                        content_type="photo" if name == "sendPhoto" else "text",
+                        text=_plain(text) if isinstance(text, str) else None,
+                    )  # fmt: skip
+            except Exception:  # the message went out; a lost transcript line must not undo it
+                log.exception("could not record the bot's message to %s", chat_id)
+        return response
+
+
+def _plain(text: str) -> str:
+    from html import unescape
+
+    return unescape(re.sub(r"<[^>]*>", "", text))
+
+
 class StaffDesk:
     def __init__(
         self, settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
@@ -88,6 +127,10 @@ class StaffDesk:
         self.engine = engine
         self.sessions = sessions
         self.limiter = limiter or GroupRateLimiter(settings.staff_group_per_minute)
+        # an album arrives as one update per picture: gather them, copy them as one album
+        self.album_wait = ALBUM_WAIT_SECONDS
+        self._albums: dict[tuple[int, str], list[int]] = {}
+        self._album_tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -95,6 +138,13 @@ class StaffDesk:
 
     def is_staff(self, user: User | None) -> bool:
         return user is not None and user.id in self.staff
+
+    def install(self, bot: Bot) -> None:
+        """Record the bot's messages to buyers in their transcripts (when the desk is on)."""
+        if self.enabled and not any(
+            isinstance(m, TranscriptRecorder) for m in bot.session.middleware
+        ):
+            bot.session.middleware(TranscriptRecorder(self.sessions))
 
     # --- start-up check ---------------------------------------------------------------------
 
@@ -264,8 +314,17 @@ class StaffDesk:
     # --- the relay -------------------------------------------------------------------------------
 
     async def buyer_said(self, bot: Bot, message: Message, conversation: ConversationView) -> None:
-        """A message of a buyer whose conversation staff took over: into the topic."""
+        """A message of a buyer whose conversation staff took over: into the topic (an
+        album's pictures are gathered and copied together, as one album)."""
         assert self.chat_id is not None
+        if message.media_group_id:
+            key = (message.chat.id, message.media_group_id)
+            self._albums.setdefault(key, []).append(message.message_id)
+            if key not in self._album_tasks:
+                self._album_tasks[key] = asyncio.create_task(
+                    self._copy_album(bot, key, conversation)
+                )
+            return
         await self.to_topic(
             bot,
             conversation,
@@ -276,6 +335,34 @@ class StaffDesk:
                 message_thread_id=thread,  # type: ignore[arg-type]
             ),
         )
+
+    async def _copy_album(
+        self, bot: Bot, key: tuple[int, str], conversation: ConversationView
+    ) -> None:
+        seen = -1
+        while seen != len(self._albums[key]):  # until no new picture came for a moment
+            seen = len(self._albums[key])
+            await asyncio.sleep(self.album_wait)
+        ids = sorted(self._albums.pop(key))
+        self._album_tasks.pop(key, None)
+        try:
+            await self.to_topic(
+                bot,
+                conversation,
+                lambda thread: bot.copy_messages(
+                    self.chat_id,
+                    key[0],
+                    ids,
+                    message_thread_id=thread,  # type: ignore[arg-type]
+                ),
+            )
+        except Exception:  # in the background: logged; the pictures are in the transcript
+            log.exception("could not copy album %s of buyer %s", key[1], key[0])
+
+    async def drain(self) -> None:
+        """Wait for albums still being gathered (tests, shutdown)."""
+        while self._album_tasks:
+            await asyncio.gather(*list(self._album_tasks.values()))
 
     async def staff_said(self, bot: Bot, message: Message, conversation: ConversationView) -> bool:
         """The owner's message in the topic: to the buyer. False (and said in the topic) when

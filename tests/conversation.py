@@ -122,6 +122,7 @@ async def conversation(
             session=telegram,
             default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
         )
+        app.attach(bot)
         yield Conversation(app, telegram, bot, user or buyer())
 
 

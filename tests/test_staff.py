@@ -80,6 +80,7 @@ async def test_asking_for_a_person_opens_a_topic_with_a_summary_card(chat: Conve
     assert "小王" in card.text and "zh-hans" in card.text
     assert "上次搜索：连衣裙 一件代发" in card.text
     assert "最近消息" in card.text and "转人工" in card.text
+    assert "bot: 🔎 连衣裙" in card.text  # the bot's side of the conversation too
     assert [b["text"] for b in card.buttons] == ["🙋 接管"]
     # asking again reuses the topic
     await chat.send("人工客服")
@@ -306,10 +307,15 @@ async def test_a_closed_topic_and_an_album(chat: Conversation) -> None:
     alice = member(chat, ALICE, "Alice")
     await in_topic(alice, thread, "/takeover")
     chat.telegram.topics[(STAFF_CHAT, thread)]["closed"] = True  # closed by hand
+    desk = chat.app.dispatcher["desk"]
+    desk.album_wait = 0.01
     for _ in range(3):
         await chat.feed(
             chat.telegram.message_update(chat.user, None, photo=photo(), media_group_id="a1")
         )
+    await desk.drain()
+    albums = [params for name, params in chat.telegram.calls if name == "copyMessages"]
+    assert [len(a["message_ids"]) for a in albums][-1] == 3  # one album, not three photos
     fresh = topic_of(chat)
     assert fresh != thread
     copies = [s for s in chat.telegram.in_thread(STAFF_CHAT, fresh) if s.copied_from]
