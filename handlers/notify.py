@@ -50,7 +50,7 @@ async def announce_new_order(bot: Bot, session: AsyncSession, order_id: int) -> 
     for chat_id in chats:
         sent += await _send(bot, chat_id, text, reply_markup=factory_markup(order))
     if not chats:
-        log.warning("order %s: factory %s has no bound chat", order.number, order.factory_id)
+        log.info("order %s: factory %s has no bound chat yet", order.number, order.factory_id)
     return sent
 
 
