@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, LinkPreviewOptions
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog_store.offer_details import load_offer
+from catalog_store.offer_details import OfferDetails, load_offer
 from catalog_store.offer_keys import keys_for, offer_id_for
 from catalog_store.search import SearchService
 from catalog_store.workflows.engine import applies, latest_specs
@@ -28,19 +28,31 @@ log = logging.getLogger(__name__)
 BUNDLE_SIZE = 3
 
 
-async def on_offer(
-    query: CallbackQuery, callback_data: OfferCB, bot: Bot, session: AsyncSession,
-    search: SearchService,
-) -> None:  # fmt: skip
-    offer_id = await offer_id_for(session, callback_data.k)
+async def offer_on_sale(
+    query: CallbackQuery, session: AsyncSession, key: int
+) -> OfferDetails | None:
+    """The offer a button's key names, when it is still on sale; otherwise the button gets
+    its short answer (an unknown key is stale, an inactive offer is off sale) and None."""
+    offer_id = await offer_id_for(session, key)
     if offer_id is None:
         await query.answer(_("button.stale"), show_alert=True)
-        return
+        return None
     async with session.begin():
         offer = await load_offer(session, offer_id)
     if offer is None or not offer.active:
         await query.answer(_("offer.gone"), show_alert=True)
+        return None
+    return offer
+
+
+async def on_offer(
+    query: CallbackQuery, callback_data: OfferCB, bot: Bot, session: AsyncSession,
+    search: SearchService,
+) -> None:  # fmt: skip
+    offer = await offer_on_sale(query, session, callback_data.k)
+    if offer is None:
         return
+    offer_id = offer.offer_id
     await query.answer()
     bundle = []
     if search.index is not None and offer.bundle_tags:

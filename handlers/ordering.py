@@ -21,8 +21,6 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog_store.offer_details import load_offer
-from catalog_store.offer_keys import offer_id_for
 from catalog_store.workflows.engine import (
     Engine,
     Outcome,
@@ -39,6 +37,7 @@ from catalog_store.workflows.spec import StepKind
 from handlers.callbacks import ResumeCB, StartOrderCB, StepCB
 from handlers.filters import IsText
 from handlers.notify import announce_new_order
+from handlers.offer_card import offer_on_sale
 from handlers.render_order import help_markup, help_text, prompt_message, refusal_text
 from nlu import Intent, ParsedQuery
 
@@ -70,21 +69,15 @@ async def on_start_order(
     query: CallbackQuery, callback_data: StartOrderCB, bot: Bot, session: AsyncSession,
     state: FSMContext,
 ) -> None:  # fmt: skip
-    offer_id = await offer_id_for(session, callback_data.k)
-    if offer_id is None:
-        await query.answer(_("button.stale"), show_alert=True)
-        return
-    async with session.begin():
-        offer = await load_offer(session, offer_id)
-    if offer is None or not offer.active:
-        await query.answer(_("offer.gone"), show_alert=True)
+    offer = await offer_on_sale(query, session, callback_data.k)
+    if offer is None:
         return
     spec = next((s for s in await latest_specs(session) if s.name == callback_data.w), None)
     if spec is None or not applies(spec, offer):
         await query.answer(_("button.stale"), show_alert=True)
         return
     await query.answer()
-    run = await start_run(session, query.from_user.id, spec.name, offer_id)
+    run = await start_run(session, query.from_user.id, spec.name, offer.offer_id)
     await state.set_state(Ordering.active)
     await state.update_data(run=run.id)
     await show(bot, query.from_user.id, session, run)

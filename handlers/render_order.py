@@ -63,9 +63,8 @@ def prompt_message(prompt: Prompt) -> tuple[str, InlineKeyboardMarkup]:
                 if choice.available > 0
                 else _("card.sold_out")
             )
-            buttons.append(
-                _button(f"{mark}{clip(choice.label, 24)} · {stock}", prompt, "sku", choice.index)
-            )
+            label = clip(choice.label or _("card.sku_default"), 24)
+            buttons.append(_button(f"{mark}{label} · {stock}", prompt, "sku", choice.index))
         kb.row(*buttons, width=2)
         if prompt.multi:
             kb.row(_button(_("button.done"), prompt, "done"))
@@ -89,7 +88,8 @@ def prompt_message(prompt: Prompt) -> tuple[str, InlineKeyboardMarkup]:
             rules.append(_("order.qty.stock").format(count=prompt.available))
         if prompt.max_qty is not None:
             rules.append(_("order.qty.max").format(max=prompt.max_qty))
-        lines.append(_("order.qty.ask").format(sku=escape(prompt.line_label)))
+        label = prompt.line_label or _("card.sku_default")
+        lines.append(_("order.qty.ask").format(sku=escape(label)))
         if rules:
             lines.append(" · ".join(rules))
     elif kind == StepKind.recipient:
@@ -188,7 +188,10 @@ def _review_lines(prompt: Prompt) -> list[str]:
     if prompt.quote_problem is not None:
         return [_("order.review.problem").format(reason=escape(str(prompt.quote_problem)))]
     assert prompt.quote is not None
-    labels = {sku.sku_id: sku_label(sku.color, sku.size, sku.specs) for sku in prompt.offer.skus}
+    labels = {
+        sku.sku_id: sku_label(sku.color, sku.size, sku.specs) or _("card.sku_default")
+        for sku in prompt.offer.skus
+    }
     lines = [_("order.review.title"), *quote_lines(prompt.quote, labels)]
     recipient = prompt.run.answers.get("recipient")
     if recipient:

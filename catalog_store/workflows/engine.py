@@ -290,7 +290,7 @@ class Prompt:
 
 def sku_label(color: str | None, size: str | None, specs: dict[str, str]) -> str:
     parts = [p for p in (color, size) if p]
-    return " / ".join(parts) or " / ".join(specs.values()) or "默认"
+    return " / ".join(parts) or " / ".join(specs.values())  # "" for the only, unnamed variant
 
 
 async def prompt(session: AsyncSession, run: RunView) -> Prompt:
