@@ -43,6 +43,7 @@ from handlers.render_orders import (
     detail_text,
     factory_markup,
     list_message,
+    transition_refusal,
 )
 from handlers.start import examples_markup
 from nlu import Intent
@@ -158,7 +159,9 @@ async def _change(
             engine, order.id, action, actor_kind=actor, actor_id=query.from_user.id, **fields
         )
     except TransitionRefused as exc:
-        await query.answer(_("order.refused").format(reason=str(exc)), show_alert=True)
+        await query.answer(
+            _("order.refused").format(reason=transition_refusal(exc)), show_alert=True
+        )
         return
     await query.answer(_("order.changed").format(status=_(f"status.{changed.status}")))
     if isinstance(query.message, Message):
@@ -198,7 +201,9 @@ async def on_tracking_no(
             carrier=carrier, tracking_no=message.text.strip(),
         )  # fmt: skip
     except TransitionRefused as exc:
-        await message.answer(_("factory.tracking_bad").format(reason=str(exc)))
+        await message.answer(
+            _("factory.tracking_bad").format(reason=transition_refusal(exc, carrier))
+        )
         return  # the state stays: the next message is another try
     await state.set_state(None)
     await message.answer(_("order.changed").format(status=_("status.shipped")))
@@ -215,7 +220,7 @@ async def _factory_text_change(
             actor_id=message.from_user.id if message.from_user else None, **fields,
         )  # fmt: skip
     except TransitionRefused as exc:
-        await message.answer(_("order.refused").format(reason=str(exc)))
+        await message.answer(_("order.refused").format(reason=transition_refusal(exc)))
         return
     await message.answer(_("order.changed").format(status=_(f"status.{changed.status}")))
     await tell_buyer(bot, session, order_id)

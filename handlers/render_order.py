@@ -186,7 +186,11 @@ def quote_lines(quote: Quote, labels: dict[str, str]) -> list[str]:
 
 def _review_lines(prompt: Prompt) -> list[str]:
     if prompt.quote_problem is not None:
-        return [_("order.review.problem").format(reason=escape(str(prompt.quote_problem)))]
+        problem = prompt.quote_problem
+        reason = refusal_text(
+            Outcome(prompt.run, False, problem.code, problem.nearest, {"message": problem.code})
+        )
+        return [_("order.review.problem").format(reason=reason)]
     assert prompt.quote is not None
     labels = {
         sku.sku_id: sku_label(sku.color, sku.size, sku.specs) or _("card.sku_default")
@@ -207,9 +211,8 @@ def refusal_text(outcome: Outcome) -> str:
     """Why an answer was not taken, with the nearest valid value when there is one."""
     key = f"refuse.{outcome.reason}"
     template = _(key)
-    if template == key:  # a reason without its own wording
-        message = outcome.detail.get("message") or outcome.reason or ""
-        return _("refuse.generic").format(message=escape(str(message)))
+    if template == key:  # a code without its own wording: never the domain's English text
+        return _("refuse.generic").format(message=escape(outcome.reason or ""))
     return template.format(
         nearest=outcome.nearest if outcome.nearest is not None else "",
         sku=escape(str(outcome.detail.get("sku", ""))),

@@ -11,6 +11,7 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from catalog_store.carriers import CARRIERS
+from catalog_store.orders import TransitionRefused
 from handlers.callbacks import OrderCB
 from handlers.render_order import mask_mobile, recipient_text
 from handlers.render_search import money
@@ -124,3 +125,16 @@ def carrier_markup(order_id: int) -> InlineKeyboardMarkup:
         )
     kb.adjust(4)
     return kb.as_markup()
+
+
+def transition_refusal(exc: TransitionRefused, carrier: str | None = None) -> str:
+    """Why an order could not change, in the reader's language (from the refusal's code)."""
+    if exc.code == "wrong_status" and exc.status:
+        return _("transition.wrong_status").format(status=status_name(exc.status))
+    if exc.code == "bad_tracking_no" and carrier in CARRIERS:
+        return _("transition.bad_tracking_no").format(
+            carrier=carrier_name(carrier), shape=escape(CARRIERS[carrier].shape)
+        )
+    key = f"transition.{exc.code}"
+    text = _(key)
+    return text if text != key else _("transition.forbidden")

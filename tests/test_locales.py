@@ -18,7 +18,20 @@ DYNAMIC = {  # keys built at run time from a prefix and a value
     "badge.": ("super_factory", "power_merchant", "specialized_sme", "little_giant", "trust_pass"),
     "customization.": ("logo", "packaging", "color", "size", "material", "engraving", "sample"),
     "command.": ("start", "help", "orders", "cancel", "human"),
-}
+    # every refusal code the domain gives (pricing, orders, the workflow engine, addresses)
+    "refuse.": (
+        "bad_qty", "unknown_sku", "no_dropship", "no_sample", "below_moq", "sku_below_moq",
+        "customization_min_qty", "bad_customization", "out_of_stock", "offer_not_found",
+        "offer_inactive", "recipient_required", "bad_recipient", "sold_out", "choose_a_sku",
+        "first_step", "expects_button", "not_a_number", "not_whole", "not_positive", "absurd",
+        "over_max", "too_long", "bad_mobile", "empty", "no_recipient", "no_name", "no_address",
+        "no_province", "no_city", "city_mismatch", "modify_which_sku", "no_such_sku",
+    ),
+    "transition.": (
+        "not_found", "unknown_action", "forbidden", "wrong_status", "bad_carrier",
+        "bad_tracking_no",
+    ),
+}  # fmt: skip
 
 
 def catalog(locale: str) -> dict[str, str]:

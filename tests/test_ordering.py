@@ -152,7 +152,7 @@ async def test_drop_ship_order_from_card_to_factory(chat: Conversation) -> None:
     carriers = factory.telegram.last(factory.user.id)
     await factory.press(carriers, "顺丰")
     bad = await factory.send("12345")
-    assert "单号不对" in bad.text
+    assert "单号不对" in bad.text and "SF + 12-15 digits" in bad.text
     await factory.send("SF1234567890123")
     shipped = chat.telegram.last(chat.user.id)
     assert "已发货" in shipped.text and "SF1234567890123" in shipped.text
