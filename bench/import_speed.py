@@ -59,7 +59,9 @@ def _line(backend: str, label: str, n: int, seconds: float, note: str = "") -> N
     )
 
 
-async def _run(backend: str, catalog: Path, tmp: Path, workers: int, floor: float) -> None:
+async def _run(
+    backend: str, catalog: Path, tmp: Path, workers: int | None, floor: float
+) -> None:
     store = await _store(backend, tmp)
     engine = store.engine
     try:
@@ -85,7 +87,11 @@ def main() -> None:
     parser.add_argument("--offers", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the catalog is generated")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--workers", type=int, default=0, help="validating processes (default 0)")
+    parser.add_argument(
+        "--workers",
+        default="auto",
+        help="validating processes, a comma list to compare (auto: what `catalog import` picks)",
+    )
     args = parser.parse_args()
 
     catalog = args.dir or Path("data") / "bench" / f"catalog-{args.offers}"
@@ -104,7 +110,9 @@ def main() -> None:
     _line("baseline", "parse only", n, floor, "json.loads of every line, nothing else")
     with tempfile.TemporaryDirectory(dir=Path("data")) as tmp:
         for backend in args.backends.split(","):
-            asyncio.run(_run(backend.strip(), catalog, Path(tmp), args.workers, floor))
+            for workers in args.workers.split(","):
+                count = None if workers.strip() == "auto" else int(workers)
+                asyncio.run(_run(backend.strip(), catalog, Path(tmp), count, floor))
 
 
 if __name__ == "__main__":  # worker processes import this module; only the parent runs it

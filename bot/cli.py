@@ -141,7 +141,7 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
             partial=args.partial,
             report_path=report,
             progress=progress,
-            workers=getattr(args, "workers", 0),
+            workers=getattr(args, "workers", None),
         )
     except CatalogSourceError as exc:
         err.print(f"cannot import: {exc}", markup=False)
@@ -295,7 +295,7 @@ async def cmd_demo(settings: Settings, engine: AsyncEngine, args: argparse.Names
     if not (folder / "offers.jsonl").is_file():
         out.print(f"generating the demo catalog ({DEMO_OFFERS} offers) in {folder}", markup=False)
         generate(folder, offers=DEMO_OFFERS)
-    args.path, args.partial, args.report, args.workers = folder, False, None, 0
+    args.path, args.partial, args.report, args.workers = folder, False, None, None
     status = await cmd_import(settings, engine, args)
     if status:
         return status
@@ -498,8 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--workers",
         type=int,
-        default=0,
-        help="processes that validate lines in parallel (default 0; worth it on real cores)",
+        default=None,
+        help=(
+            "processes that validate lines while this one writes (default: one per CPU, "
+            "at most 3, for catalogs over 32 MiB; 0: none)"
+        ),
     )
     imp.set_defaults(run=cmd_import)
 

@@ -1,21 +1,29 @@
 """From catalog lines to database rows: the CPU-heavy, side-effect-free half of an import.
 
-``prepare_chunk`` turns a chunk of raw lines into either rejections (with file, line and
-field) or rows ready for a driver-level ``executemany`` (the column types' own bind
-processors already applied). It touches no database and no shared state, so an import can
-run it in worker processes while the main process writes.
+``prepare_chunk`` turns a chunk of raw lines into a ``PreparedChunk``: per line, either a
+rejection (with file, line and field) or the record's id, factory and content hash; and per
+table, the rows of the valid records with the column types' own bind processors already
+applied. Each row starts with its record's index in the chunk, so the writer can leave out
+records it refuses or finds unchanged.
+
+Rows take one of two shapes (``RowFormat``). On SQLite, one JSON array per table and chunk,
+inserted by a single ``INSERT ... SELECT ... FROM json_each(?)``: SQLite unpacks it in C
+without holding the GIL, and a worker process ships one string instead of a hundred Python
+objects per offer. Elsewhere (PostgreSQL), parameter tuples for the driver's
+``executemany``. It touches no database and no shared state, so an import can run it in
+worker processes while the main process writes.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import marshal
 import operator
 import pickle
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -43,11 +51,12 @@ from catalog_store.catalog_format import (
     validate_factory,
     validate_offer,
 )
-from catalog_store.db import json_serializer
+from catalog_store.db import json_bytes, json_serializer
 from catalog_store.models import CustomizationOption, Factory, Money, Offer, PriceTier, Sku
 from nlu.normalize import normalize
 
 Kind = Literal["factory", "offer"]
+RowFormat = Literal["json", "tuples"]
 REPORT_TEXT_CHARS = 2000
 
 FACTORIES: Table = Factory.__table__  # type: ignore[assignment]
@@ -71,7 +80,6 @@ class Prepared:
     id: str
     factory_id: str | None  # offers only
     digest: str
-    rows: dict[str, list[tuple[Any, ...]]]  # table name -> parameter tuples
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +88,22 @@ class Rejected:
     record_id: str | None
     errors: list[tuple[str | None, str]]
     text: str | None
+
+
+# a table's rows for one chunk: UTF-8 JSON of [[index, value, ...], ...] ("json"), or a list
+# of (index, value, ...) tuples ("tuples"); index: the record's place in ``records``
+TableRows = bytes | list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedChunk:
+    records: list[Prepared | Rejected]  # one per line, in line order
+    rows: dict[str, TableRows]  # table name -> the rows of the chunk's valid records
+    prepared: int  # how many records are Prepared (each has rows)
+
+
+def tables_of(kind: Kind) -> tuple[Table, ...]:
+    return (FACTORIES,) if kind == "factory" else (OFFERS, *CHILD_TABLES)
 
 
 def _safe_extra(record: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
@@ -219,10 +243,45 @@ class InsertPlan:
     """Driver-level SQL for one table, and how to turn a row dict into its parameters."""
 
     def __init__(
-        self, insert_sql: str, upsert_sql: str | None, keys: list[str], processors: list[Any]
+        self,
+        table: Table,
+        columns: list[Any],
+        dialect: Dialect,
     ) -> None:
-        self.insert_sql = insert_sql
-        self.upsert_sql = upsert_sql  # tables keyed by ``id`` only
+        quote = dialect.identifier_preparer.quote
+        names = [quote(c.name) for c in columns]
+        if dialect.paramstyle == "qmark":
+            marks = ["?"] * len(columns)
+        elif dialect.paramstyle == "numeric_dollar":
+            marks = [f"${i}" for i in range(1, len(columns) + 1)]
+        else:
+            marks = ["%s"] * len(columns)
+        into = f"INSERT INTO {quote(table.name)} ({', '.join(names)})"
+        self.insert_sql = f"{into} VALUES ({', '.join(marks)})"
+        on_conflict = ""
+        if [c.name for c in table.primary_key.columns] == ["id"]:
+            # an update keeps the row (orders will refer to it) and its created_at
+            updates = ", ".join(
+                f"{n} = excluded.{n}"
+                for c, n in zip(columns, names, strict=True)
+                if c.name not in ("id", "created_at")
+            )
+            on_conflict = f" ON CONFLICT ({quote('id')}) DO UPDATE SET {updates}"
+        self.upsert_sql = f"{self.insert_sql}{on_conflict}" if on_conflict else None
+        # SQLite: a chunk's rows as one JSON array [[index, value, ...], ...]; element 0 is the
+        # record's index, so "kept" inserts only the records the writer lets through.
+        # (json_extract rather than ->>: SQLite before 3.38 has only the former.)
+        picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(1, len(columns) + 1))
+        # the rows arrive as UTF-8 bytes (a BLOB to the driver): CAST reads them as text
+        select = f"{into} SELECT {picks} FROM json_each(CAST(? AS TEXT))"
+        # "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT's join
+        self.json_sql = f"{select} WHERE true{on_conflict}"
+        self.json_kept_sql = (
+            f"{select} WHERE json_extract(value, '$[0]') IN (SELECT value FROM json_each(?))"
+            f"{on_conflict}"
+        )
+        keys = [c.key for c in columns]
+        processors = [_processor(c, dialect) for c in columns]
         self.keys = tuple(keys)
         self._get = operator.itemgetter(*keys)
         # only the columns whose type converts the value (money, JSON, times) cost a call
@@ -237,13 +296,14 @@ class InsertPlan:
         return values
 
     def stamp(
-        self, values: list[Any], digest: str, now: datetime, tokens: str | None = None
+        self, values: list[Any], digest: str, now: Any, tokens: str | None = None
     ) -> tuple[Any, ...]:
         """Fill content_hash, created_at, updated_at (and an offer's title tokens, which
-        depend on the lexicon of the day, not on the content) into a parent row's values."""
+        depend on the lexicon of the day, not on the content) into a parent row's values.
+        ``now`` is already in its bound form (see ``bound_now``)."""
         stamps = (digest, now, now, tokens)
-        for (i, proc), value in zip(self._stamps, stamps, strict=False):
-            values[i] = proc(value) if proc is not None and value is not None else value
+        for (i, _proc), value in zip(self._stamps, stamps, strict=False):
+            values[i] = value
         return tuple(values)
 
 
@@ -261,27 +321,19 @@ def insert_plan(url: str, table_name: str) -> InsertPlan:
     columns = list(table.columns)
     if table_name in CHILD_COLUMNS:
         columns = [table.c[name] for name in CHILD_COLUMNS[table_name]]
-    if dialect.paramstyle == "qmark":
-        marks = ["?"] * len(columns)
-    elif dialect.paramstyle == "numeric_dollar":
-        marks = [f"${i}" for i in range(1, len(columns) + 1)]
-    else:
-        marks = ["%s"] * len(columns)
-    quote = dialect.identifier_preparer.quote
-    names = [quote(c.name) for c in columns]
-    insert = f"INSERT INTO {quote(table.name)} ({', '.join(names)}) VALUES ({', '.join(marks)})"
-    upsert = None
-    if [c.name for c in table.primary_key.columns] == ["id"]:
-        # an update keeps the row (orders will refer to it) and its created_at
-        updates = ", ".join(
-            f"{n} = excluded.{n}"
-            for c, n in zip(columns, names, strict=True)
-            if c.name not in ("id", "created_at")
-        )
-        upsert = f"{insert} ON CONFLICT ({quote('id')}) DO UPDATE SET {updates}"
-    return InsertPlan(
-        insert, upsert, [c.key for c in columns], [_processor(c, dialect) for c in columns]
-    )
+    return InsertPlan(table, columns, dialect)
+
+
+def bound_now(url: str, now: datetime, row_format: RowFormat) -> Any:
+    """The import's clock as the created_at/updated_at columns bind it, once per chunk.
+
+    In JSON rows it is the text Python's sqlite3 module writes for a datetime (what every
+    other write to these columns stores), so both paths store the same thing."""
+    proc = insert_plan(url, "offers")._stamps[1][1]
+    value = proc(now) if proc is not None else now
+    if row_format == "json" and isinstance(value, datetime):
+        return value.isoformat(" ")
+    return value
 
 
 def _processor(column: Any, dialect: Dialect) -> Any:
@@ -299,14 +351,6 @@ def _text(data: bytes | None) -> str | None:
     return data[: REPORT_TEXT_CHARS * 4].decode("utf-8", "replace")[:REPORT_TEXT_CHARS].rstrip("\n")
 
 
-def with_title_tokens(url: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """An offers row with its title segmented (done only for rows that will be written)."""
-    plan = insert_plan(url, "offers")
-    values = list(row)
-    values[plan.keys.index("title_tokens")] = title_tokens(values[plan.keys.index("title")])
-    return tuple(values)
-
-
 def title_tokens(title: str) -> str:
     """The title as the query parser segments it (normalized, space-separated)."""
     import nlu  # the parser is loaded once per process, on the first offer
@@ -315,18 +359,17 @@ def title_tokens(title: str) -> str:
     return " ".join(w for w, _, _ in parser.segment(normalize(title)))
 
 
-# stamps are still empty when the hash is taken, so every value here is plain JSON
-_DIGEST_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
-
-
-def prepare_line(kind: Kind, url: str, now: datetime, line: InputLine) -> Prepared | Rejected:
+def prepare_line(
+    kind: Kind, url: str, now: Any, line: InputLine
+) -> tuple[Prepared | Rejected, dict[str, list[Any]] | None]:
+    """One line's outcome and, when valid, its rows by table (parent row stamped)."""
     if line.data is None:
-        return Rejected(line.number, None, [(None, line.problem or "unreadable line")], None)
+        return Rejected(line.number, None, [(None, line.problem or "unreadable line")], None), None
     try:
         line.data.decode("utf-8")
     except UnicodeDecodeError as exc:
         problem = f"not valid UTF-8: byte 0x{line.data[exc.start]:02x} at byte {exc.start + 1}"
-        return Rejected(line.number, None, [(None, problem)], _text(line.data))
+        return Rejected(line.number, None, [(None, problem)], _text(line.data)), None
     data: Any = None
     try:
         data = parse_json_line(line.data)
@@ -335,53 +378,92 @@ def prepare_line(kind: Kind, url: str, now: datetime, line: InputLine) -> Prepar
         else:
             record = validate_offer(data, normalize=False)
     except LineProblem as exc:
-        return Rejected(line.number, None, [(exc.field, exc.message)], _text(line.data))
+        return Rejected(line.number, None, [(exc.field, exc.message)], _text(line.data)), None
     except ValidationError as exc:
         record_id = data.get("id") if isinstance(data.get("id"), str) else None
-        return Rejected(line.number, record_id, describe_validation_error(exc), _text(line.data))
+        errors = describe_validation_error(exc)
+        return Rejected(line.number, record_id, errors, _text(line.data)), None
     except CrossFieldProblems as exc:
-        return Rejected(line.number, data["id"], exc.problems, _text(line.data))
+        return Rejected(line.number, data["id"], exc.problems, _text(line.data)), None
     rows = {"factories": [factory_row(record)]} if kind == "factory" else offer_rows(record)
     parent = "factories" if kind == "factory" else "offers"
     plan = insert_plan(url, parent)
     rows[parent] = [plan.params(rows[parent][0])]
     # the hash is of the values as stored, so 25 and 25.00, or an absent key and its default,
     # hash alike: importing the same catalog, or its own export, changes nothing
-    digest = hashlib.blake2b(_DIGEST_JSON.encode(rows).encode(), digest_size=16).hexdigest()
-    # title tokens are filled in by the writer, for new and changed offers only
-    rows[parent] = [plan.stamp(rows[parent][0], digest, now)]
-    return Prepared(line.number, record["id"], record.get("factory_id"), digest, rows)
+    # (stamps are still empty when the hash is taken, so every value here is plain JSON)
+    digest = hashlib.blake2b(json_bytes(rows), digest_size=16).hexdigest()
+    # title tokens depend on the lexicon, not the content: stamped after the hash
+    tokens = title_tokens(record["title"]) if kind == "offer" else None
+    rows[parent] = [plan.stamp(rows[parent][0], digest, now, tokens)]
+    prepared = Prepared(line.number, record["id"], record.get("factory_id"), digest)
+    return prepared, rows
 
 
 def prepare_chunk(
-    kind: Kind, url: str, now: datetime, lines: list[InputLine]
-) -> list[Prepared | Rejected]:
+    kind: Kind, url: str, now: datetime, lines: list[InputLine], row_format: RowFormat
+) -> PreparedChunk:
     """Validate and convert a chunk of lines; safe to run in a worker process."""
-    return [prepare_line(kind, url, now, line) for line in lines]
+    stamp_now = bound_now(url, now, row_format)
+    records: list[Prepared | Rejected] = []
+    by_table: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in tables_of(kind)}
+    prepared = 0
+    for index, line in enumerate(lines):
+        record, rows = prepare_line(kind, url, stamp_now, line)
+        records.append(record)
+        if rows is not None:
+            prepared += 1
+            tag = (index,)
+            for name, table_rows in rows.items():
+                by_table[name].extend([tag + row for row in table_rows])
+    out: dict[str, TableRows] = dict(by_table)
+    if row_format == "json":
+        out = {name: json_bytes(table_rows) for name, table_rows in by_table.items()}
+    return PreparedChunk(records, out, prepared)
 
 
-def prepare_chunk_packed(kind: Kind, url: str, now: datetime, lines: list[InputLine]) -> bytes:
+def start_worker(lexicon: Path | None) -> None:
+    """A worker process's set-up: segment titles with the importing process's lexicon."""
+    import nlu
+
+    nlu.configure(lexicon)
+
+
+def prepare_chunk_packed(
+    kind: Kind, url: str, now: datetime, lines: list[InputLine], row_format: RowFormat
+) -> bytes:
     """``prepare_chunk`` for a worker process: the result packed for the trip back.
 
     marshal handles the plain values rows are made of several times faster than pickle,
     which the process pool would otherwise spend on every row; values it cannot carry
     (datetimes bound as objects, on PostgreSQL) fall back to pickle.
     """
-    plain = [
-        (0, p.line, p.id, p.factory_id, p.digest, p.rows)
-        if isinstance(p, Prepared)
-        else (1, p.line, p.record_id, p.errors, p.text)
-        for p in prepare_chunk(kind, url, now, lines)
-    ]
+    chunk = prepare_chunk(kind, url, now, lines, row_format)
+    plain = (
+        [
+            (0, p.line, p.id, p.factory_id, p.digest)
+            if isinstance(p, Prepared)
+            else (1, p.line, p.record_id, p.errors, p.text)
+            for p in chunk.records
+        ],
+        chunk.rows,
+        chunk.prepared,
+    )
     try:
         return b"M" + marshal.dumps(plain)
     except ValueError:
         return b"P" + pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def unpack_chunk(packed: bytes) -> list[Prepared | Rejected]:
-    plain = marshal.loads(packed[1:]) if packed[:1] == b"M" else pickle.loads(packed[1:])
-    return [
-        Prepared(t[1], t[2], t[3], t[4], t[5]) if t[0] == 0 else Rejected(t[1], t[2], t[3], t[4])
-        for t in plain
-    ]
+def unpack_chunk(packed: bytes) -> PreparedChunk:
+    records, rows, prepared = (
+        marshal.loads(packed[1:]) if packed[:1] == b"M" else pickle.loads(packed[1:])
+    )
+    return PreparedChunk(
+        [
+            Prepared(t[1], t[2], t[3], t[4]) if t[0] == 0 else Rejected(t[1], t[2], t[3], t[4])
+            for t in records
+        ],
+        rows,
+        prepared,
+    )

@@ -9,10 +9,11 @@ Guarantees (from the catalog contract):
   hash skips unchanged ones, so even ``updated_at`` stays put;
 - an offer is written whole (row, tiers, SKUs, options) or not at all.
 
-Validation and row building (``import_rows``) run in worker processes for large catalogs,
-while this process checks ids across lines and writes; results are consumed in line order,
-so errors come out in file order either way. Stock reservations of open orders live in their
-own table and are never touched here.
+Lines are read in chunks. Validation and row building (``import_rows``) run in worker
+processes for large catalogs on machines with more than one CPU (in a thread otherwise),
+while this process checks ids across lines and writes one chunk as the next is prepared;
+chunks are consumed in line order, so errors come out in file order either way. Stock
+reservations of open orders live in their own table and are never touched here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -30,8 +32,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+import nlu
 from catalog_store.catalog_source import (
     FACTORIES_FILE,
     OFFERS_FILE,
@@ -40,24 +44,26 @@ from catalog_store.catalog_source import (
     open_catalog,
     read_lines,
 )
+from catalog_store.db import json_serializer
 from catalog_store.import_rows import (
     CHILD_TABLES,
     FACTORIES,
     OFFERS,
     InputLine,
     Kind,
-    Prepared,
+    PreparedChunk,
     Rejected,
+    RowFormat,
     insert_plan,
     prepare_chunk,
     prepare_chunk_packed,
+    start_worker,
+    tables_of,
     unpack_chunk,
-    with_title_tokens,
 )
 from catalog_store.models import CatalogImport, utcnow
 
-BATCH_SIZE = 2000  # records per write
-CHUNK_LINES = 500  # lines per unit of work handed to a worker
+CHUNK_LINES = 1000  # lines per unit of work: prepared together, written together
 MAX_ERRORS_KEPT = 1000
 # the IN (...) lists of one batch stay under SQLite's bound-parameter limit
 _SQL_IN_CHUNK = 5000
@@ -160,28 +166,40 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class _Writer:
-    """Writes prepared records in batches, skipping those whose content is unchanged."""
+    """Writes prepared chunks, skipping records whose content is unchanged.
 
-    def __init__(self, conn: AsyncConnection, url: str, result: ImportResult) -> None:
+    One chunk is written while the next is prepared. On SQLite each table's rows of a chunk
+    go in as one statement over a JSON array (see ``import_rows``), which SQLite unpacks and
+    inserts without holding the GIL, so preparing and writing really do run side by side.
+    """
+
+    def __init__(
+        self, conn: AsyncConnection, url: str, result: ImportResult, row_format: RowFormat
+    ) -> None:
         self.conn = conn
         self.url = url
         self.result = result
+        self.row_format = row_format
         self.enabled = True
-        self._pending: list[Prepared] = []
         self._table: Table = FACTORIES
+        self._tables: tuple[Table, ...] = tables_of("factory")
         self._tally = result.factories
-        # one write at a time on the connection, but the next batch is gathered meanwhile
+        self._was_empty = False
         self._writing: asyncio.Future[None] | None = None
 
-    def switch(self, table: Table, tally: Tally) -> None:
-        self._table, self._tally = table, tally
+    async def switch(self, kind: Kind, tally: Tally) -> None:
+        await self._drain()
+        self._tables = tables_of(kind)
+        self._table, self._tally = self._tables[0], tally
+        # an empty table has no hashes to compare: every record of this import is new (ids
+        # are unique within the file), so the lookups are skipped
+        first = await self.conn.execute(select(self._table.c.id).limit(1))
+        self._was_empty = first.first() is None
 
-    async def add(self, prepared: Prepared) -> None:
-        self._pending.append(prepared)
-        if len(self._pending) >= BATCH_SIZE:
-            await self._drain()
-            batch, self._pending = self._pending, []
-            self._writing = asyncio.ensure_future(self._write(batch))
+    async def add(self, chunk: PreparedChunk, keep: list[int]) -> None:
+        """Write the records at ``keep`` (indexes into ``chunk.records``), in the background."""
+        await self._drain()
+        self._writing = asyncio.ensure_future(self._write(chunk, keep))
 
     async def _drain(self) -> None:
         if self._writing is not None:
@@ -197,8 +215,6 @@ class _Writer:
 
     async def flush(self) -> None:
         await self._drain()
-        batch, self._pending = self._pending, []
-        await self._write(batch)
 
     async def _existing_hashes(self, ids: list[str]) -> dict[str, str]:
         table = self._table
@@ -210,39 +226,51 @@ class _Writer:
             found.update({r[0]: r[1] for r in rows})
         return found
 
-    async def _write(self, batch: list[Prepared]) -> None:
-        if not batch:
-            return
+    async def _write(self, chunk: PreparedChunk, keep: list[int]) -> None:
+        records = chunk.records
         tally = self._tally
-        existing = await self._existing_hashes([p.id for p in batch])
-        to_write: list[Prepared] = []
+        existing: dict[str, str] = {}
+        if not self._was_empty:
+            existing = await self._existing_hashes([records[i].id for i in keep])
+        to_write: list[int] = []
         replaced: list[str] = []
-        for p in batch:
+        for i in keep:
+            p = records[i]
             old = existing.get(p.id)
             if old == p.digest:
                 tally.unchanged += 1
             elif old is None:
                 tally.new += 1
-                to_write.append(p)
+                to_write.append(i)
             else:
                 tally.changed += 1
                 replaced.append(p.id)
-                to_write.append(p)
+                to_write.append(i)
         if not self.enabled or not to_write:
             return
         if self._table is OFFERS:
-            for chunk in _chunks(replaced, _SQL_IN_CHUNK):
+            for ids in _chunks(replaced, _SQL_IN_CHUNK):
                 for child in CHILD_TABLES:
-                    await self.conn.execute(delete(child).where(child.c.offer_id.in_(chunk)))
-        tables = [self._table.name] + (
-            [t.name for t in CHILD_TABLES] if self._table is OFFERS else []
-        )
-        for name in tables:
-            params = [row for p in to_write for row in p.rows.get(name, ())]
-            if name == OFFERS.name:
-                params = [with_title_tokens(self.url, row) for row in params]
+                    await self.conn.execute(delete(child).where(child.c.offer_id.in_(ids)))
+        whole = len(to_write) == chunk.prepared
+        for table in self._tables:
+            rows = chunk.rows[table.name]
+            plan = insert_plan(self.url, table.name)
+            if isinstance(rows, bytes):
+                if rows == b"[]":
+                    continue
+                if whole:
+                    await self.conn.exec_driver_sql(plan.json_sql, (rows,))
+                else:
+                    kept = json_serializer(to_write)
+                    await self.conn.exec_driver_sql(plan.json_kept_sql, (rows, kept))
+                continue
+            if whole:
+                params = [row[1:] for row in rows]
+            else:
+                wanted = set(to_write)
+                params = [row[1:] for row in rows if row[0] in wanted]
             if params:
-                plan = insert_plan(self.url, name)
                 await self.conn.exec_driver_sql(plan.upsert_sql or plan.insert_sql, params)
 
 
@@ -259,36 +287,63 @@ def _read_chunks(member: Member, progress: ImportProgress | None) -> Iterator[li
         yield chunk
 
 
-Runner = Callable[[Kind, list[InputLine]], Awaitable[list[Prepared | Rejected]]]
+Runner = Callable[[Kind, list[InputLine]], Awaitable[PreparedChunk]]
 
 
 async def _prepared(
     kind: Kind, member: Member, run: Runner, in_flight: int, progress: ImportProgress | None
-) -> AsyncIterator[Prepared | Rejected]:
-    """Prepared records in line order, with up to ``in_flight`` chunks being worked on."""
-    pending: deque[asyncio.Future[list[Prepared | Rejected]]] = deque()
+) -> AsyncIterator[PreparedChunk]:
+    """Prepared chunks in line order, with up to ``in_flight`` chunks being worked on."""
+    pending: deque[asyncio.Future[PreparedChunk]] = deque()
     try:
         for chunk in _read_chunks(member, progress):
             pending.append(asyncio.ensure_future(run(kind, chunk)))
             if len(pending) >= in_flight:
-                for item in await pending.popleft():
-                    yield item
+                yield await pending.popleft()
         while pending:
-            for item in await pending.popleft():
-                yield item
+            yield await pending.popleft()
     finally:
         for future in pending:
             future.cancel()
 
 
-def _worker_count(workers: int | None) -> int:
-    """Worker processes only when asked for and worth starting.
+async def _row_format(conn: AsyncConnection) -> RowFormat:
+    """JSON rows where the database can unpack them (SQLite with its JSON functions)."""
+    if conn.dialect.name != "sqlite":
+        return "tuples"
+    try:
+        await conn.exec_driver_sql("SELECT json_extract('[1]', '$[0]')")
+    except DBAPIError:  # an SQLite built without JSON1
+        return "tuples"
+    return "json"
 
-    Not by default: on a machine whose cores are shared (this project's 2-vCPU machines run
-    two busy processes at half speed each) the hand-off costs more than it saves; see
-    docs/benchmarks.md. ``--workers N`` turns them on where cores are real.
+
+# below this much offer data, starting worker processes (each imports the whole stack and
+# loads the lexicon: about a second) costs more than they save
+AUTO_WORKERS_MIN_BYTES = 32 * 2**20  # about 25,000 offers
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(workers: int | None, offer_bytes: int, cpus: int) -> int:
+    """How many processes validate lines while this one writes.
+
+    ``workers`` when given (0: everything in this process); otherwise one per CPU, at most
+    3, and none for a small catalog or on a single CPU. A worker spends more per offer than
+    this process does writing it, so on two CPUs two workers beside the writer still gain
+    (the system shares the cores out); past three the writer sets the pace. See
+    docs/benchmarks.md.
     """
-    return max(workers or 0, 0)
+    if workers is not None:
+        return max(workers, 0)
+    if cpus < 2 or offer_bytes < AUTO_WORKERS_MIN_BYTES:
+        return 0
+    return min(cpus, 3)
 
 
 async def import_catalog(
@@ -304,7 +359,7 @@ async def import_catalog(
 
     Raises CatalogSourceError when the catalog as a whole cannot be opened. In partial mode
     a report of rejected lines is written to ``report_path`` when one is given. ``workers``:
-    processes that validate lines while this one writes (default 0: all in this process).
+    processes that validate lines while this one writes (default: see ``worker_count``).
     """
     started = time.perf_counter()
     started_at = utcnow()
@@ -314,37 +369,48 @@ async def import_catalog(
     pool: ProcessPoolExecutor | None = None
     try:
         with open_catalog(path) as members:
-            result.workers = _worker_count(workers)
+            result.workers = worker_count(workers, members[OFFERS_FILE].size, usable_cpus())
             now = utcnow()
             if result.workers:
                 pool = ProcessPoolExecutor(
-                    result.workers, mp_context=multiprocessing.get_context("spawn")
+                    result.workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    # titles are segmented in the workers: with this process's lexicon
+                    initializer=start_worker,
+                    initargs=(nlu.configured_lexicon(),),
                 )
-                loop = asyncio.get_running_loop()
-
-                async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
-                    packed = await loop.run_in_executor(
-                        pool, prepare_chunk_packed, kind, url, now, chunk
-                    )
-                    return unpack_chunk(packed)
-
-                # enough work queued that workers never wait for the writer
-                in_flight = result.workers * 8
-            else:
-
-                async def run(kind: Kind, chunk: list[InputLine]) -> list[Prepared | Rejected]:
-                    return prepare_chunk(kind, url, now, chunk)
-
-                in_flight = 1
             if progress is not None:
                 progress.start(sum(m.size for m in members.values()))
             async with engine.connect() as conn:
                 trans = await conn.begin()
-                writer = _Writer(conn, url, result)
+                row_format = await _row_format(conn)
+                if pool is not None:
+                    loop = asyncio.get_running_loop()
+                    workers_pool = pool
+
+                    async def run(kind: Kind, chunk: list[InputLine]) -> PreparedChunk:
+                        packed = await loop.run_in_executor(
+                            workers_pool, prepare_chunk_packed, kind, url, now, chunk, row_format
+                        )
+                        return unpack_chunk(packed)
+
+                    # enough work queued that workers never wait for the writer
+                    in_flight = result.workers * 4
+                else:
+
+                    async def run(kind: Kind, chunk: list[InputLine]) -> PreparedChunk:
+                        # in a thread, so the loop keeps feeding the writer meanwhile
+                        return await asyncio.to_thread(
+                            prepare_chunk, kind, url, now, chunk, row_format
+                        )
+
+                    in_flight = 1
+                writer = _Writer(conn, url, result, row_format)
                 try:
                     await _import_members(
                         writer, members, rejections, partial, progress, run, in_flight
                     )
+                    await writer.flush()
                     if result.rejected_lines and not partial:
                         await trans.rollback()
                     else:
@@ -404,41 +470,45 @@ async def _import_members(
             writer.enabled = False  # keep validating to report every error, write nothing more
 
     # factories first: offers refer to them
-    plan: tuple[tuple[str, Kind, Table, Tally], ...] = (
-        (FACTORIES_FILE, "factory", FACTORIES, result.factories),
-        (OFFERS_FILE, "offer", OFFERS, result.offers),
+    plan: tuple[tuple[str, Kind, Tally], ...] = (
+        (FACTORIES_FILE, "factory", result.factories),
+        (OFFERS_FILE, "offer", result.offers),
     )
-    for filename, kind, table, tally in plan:
-        writer.switch(table, tally)
+    for filename, kind, tally in plan:
+        await writer.switch(kind, tally)
         seen: dict[str, int] = {}
-        async for item in _prepared(kind, members[filename], run, in_flight, progress):
-            if isinstance(item, Rejected):
-                if kind == "factory" and item.record_id:
-                    rejected_factories.setdefault(item.record_id, item.line)
-                reject(filename, tally, item.line, item.record_id, item.errors, item.text)
-                continue
-            if item.id in seen:
-                reject(
-                    filename,
-                    tally,
-                    item.line,
-                    item.id,
-                    [("id", f"duplicate id: first seen at line {seen[item.id]}")],
-                    None,
-                )
-                continue
-            if item.factory_id is not None and item.factory_id not in known_factories:
-                if item.factory_id in rejected_factories:
-                    why = (
-                        f"factory {item.factory_id!r} was rejected at {FACTORIES_FILE} line "
-                        f"{rejected_factories[item.factory_id]}"
+        async for chunk in _prepared(kind, members[filename], run, in_flight, progress):
+            keep: list[int] = []
+            for index, item in enumerate(chunk.records):
+                if isinstance(item, Rejected):
+                    if kind == "factory" and item.record_id:
+                        rejected_factories.setdefault(item.record_id, item.line)
+                    reject(filename, tally, item.line, item.record_id, item.errors, item.text)
+                    continue
+                if item.id in seen:
+                    reject(
+                        filename,
+                        tally,
+                        item.line,
+                        item.id,
+                        [("id", f"duplicate id: first seen at line {seen[item.id]}")],
+                        None,
                     )
-                else:
-                    why = f"no factory has id {item.factory_id!r}"
-                reject(filename, tally, item.line, item.id, [("factory_id", why)], None)
-                continue
-            seen[item.id] = item.line
-            await writer.add(item)
+                    continue
+                if item.factory_id is not None and item.factory_id not in known_factories:
+                    if item.factory_id in rejected_factories:
+                        why = (
+                            f"factory {item.factory_id!r} was rejected at {FACTORIES_FILE} line "
+                            f"{rejected_factories[item.factory_id]}"
+                        )
+                    else:
+                        why = f"no factory has id {item.factory_id!r}"
+                    reject(filename, tally, item.line, item.id, [("factory_id", why)], None)
+                    continue
+                seen[item.id] = item.line
+                keep.append(index)
+            if keep:
+                await writer.add(chunk, keep)
         await writer.flush()
         if not seen and not tally.rejected:
             what = "factories" if kind == "factory" else "offers"

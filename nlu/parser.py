@@ -319,16 +319,23 @@ def _standalone(text: str, start: int, end: int) -> bool:
 # --- the default parser ------------------------------------------------------------------
 
 _default: Parser | None = None
+_default_lexicon: Path | None = None
 _lock = threading.Lock()
 
 
 def configure(catalog_lexicon: Path | None) -> Parser:
     """Load (or reload, after a catalog import) the parser that ``parse`` uses."""
-    global _default
+    global _default, _default_lexicon
     parser = Parser(load_lexicon(catalog_lexicon))
     with _lock:
-        _default = parser
+        _default, _default_lexicon = parser, catalog_lexicon
     return parser
+
+
+def configured_lexicon() -> Path | None:
+    """The catalog lexicon the default parser was loaded with (None: the seeds only), so
+    that another process (an import's workers) can segment exactly as this one does."""
+    return _default_lexicon
 
 
 def default_parser() -> Parser:

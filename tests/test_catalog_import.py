@@ -25,6 +25,7 @@ from catalog_store.models import (
     Sku,
 )
 from tests.catalog_samples import catalog, write_catalog
+from tests.conftest import make_store
 
 TABLES = (Factory, Offer, PriceTier, Sku, CustomizationOption, CatalogImport)
 
@@ -443,3 +444,148 @@ async def test_worker_processes_give_the_same_result_in_the_same_order(
     assert await snapshot(second_engine, content_only=True) == await snapshot(
         engine, content_only=True
     )
+
+
+def test_worker_processes_are_started_only_where_they_pay() -> None:
+    from catalog_store.importer import AUTO_WORKERS_MIN_BYTES, worker_count
+
+    big = AUTO_WORKERS_MIN_BYTES
+    assert worker_count(None, big, cpus=2) == 2  # beside the writer, sharing the cores
+    assert worker_count(None, big, cpus=16) == 3  # beyond three the writer sets the pace
+    assert worker_count(None, big, cpus=1) == 0
+    assert worker_count(None, big - 1, cpus=16) == 0  # small catalog: starting them costs more
+    assert worker_count(0, big, cpus=16) == 0  # asked for none
+    assert worker_count(2, 10, cpus=1) == 2  # asked for two
+
+
+def _raw_rows(url_engine: AsyncEngine) -> Any:
+    async def read() -> dict[str, list[list[tuple[str, Any]]]]:
+        out = {}
+        async with url_engine.connect() as conn:
+            for model in TABLES[:-1]:
+                table = model.__table__
+                keys = ", ".join(c.name for c in table.primary_key.columns)
+                rows = await conn.exec_driver_sql(f"SELECT * FROM {table.name} ORDER BY {keys}")
+                names = list(rows.keys())
+                out[table.name] = [
+                    [(n, type(v).__name__, v) for n, v in zip(names, row, strict=True)]
+                    for row in rows
+                ]
+        return out
+
+    return read()
+
+
+async def test_json_rows_store_exactly_what_parameter_rows_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite a chunk's rows go in as one JSON array unpacked by SQLite; the values, their
+    SQL types and the import's timestamps must come out as the driver would bind them.
+    (PostgreSQL always binds parameter rows.)"""
+    first = await make_store("sqlite", tmp_path, "json-rows")
+    second = await make_store("sqlite", tmp_path, "tuple-rows")
+    try:
+        await _compare_row_formats(first.engine, second.engine, tmp_path, monkeypatch)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _compare_row_formats(
+    engine: AsyncEngine, second_engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    import catalog_store.importer as importer
+
+    factories, offers = catalog()
+    factories[0]["pickup_48h_rate"] = 0.30000000000000004  # a float with 17 digits
+    factories[0]["supplier_chat_id"] = -1009223372036854775  # near the 64-bit edge
+    factories[0]["huge"] = 2**70  # an unknown key beyond 64 bits, kept as extra data
+    offers[0]["title"] = 'a "quoted" \\ back\\slash 👩‍👩‍👧 \u2028 line-separator 标题'
+    offers[0]["attributes"] = {"材质": "合金", "note": "tab\there"}
+    offers[1]["sales_30d"] = 0
+    folder = write_catalog(tmp_path / "cat", factories, offers)
+
+    as_json = await import_catalog(engine, folder)
+
+    async def tuples(_conn: Any) -> str:
+        return "tuples"
+
+    monkeypatch.setattr(importer, "_row_format", tuples)
+    as_tuples = await import_catalog(second_engine, folder)
+    assert as_json.ok and as_tuples.ok
+
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
+    json_rows, tuple_rows = await _raw_rows(engine), await _raw_rows(second_engine)
+    for rows in (json_rows, tuple_rows):
+        for name in ("factories", "offers"):
+            for row in rows[name]:
+                for column, kind, value in row:
+                    if column in ("created_at", "updated_at"):
+                        assert kind == "str" and stamp.match(value), (name, column, value)
+
+    def without_clock(rows: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: [[c for c in row if c[0] not in ("created_at", "updated_at")] for row in table]
+            for name, table in rows.items()
+        }
+
+    assert without_clock(json_rows) == without_clock(tuple_rows)
+    by_id = {dict((c[0], c[2]) for c in row)["id"]: row for row in json_rows["factories"]}
+    factory = {c[0]: c[2] for c in by_id[factories[0]["id"]]}
+    assert factory["pickup_48h_rate"] == 0.30000000000000004
+    assert factory["supplier_chat_id"] == -1009223372036854775
+    assert json.loads(factory["extra"])["huge"] == 2**70
+    async with engine.connect() as conn:
+        title = (
+            await conn.execute(select(Offer.title).where(Offer.id == offers[0]["id"]))
+        ).scalar_one()
+    assert title == offers[0]["title"]
+
+
+async def test_workers_segment_titles_with_this_process_lexicon(
+    engine: AsyncEngine, second_engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Titles are segmented where lines are validated: in worker processes, which must load
+    the lexicon the importing process was configured with, or the search index would differ."""
+    import nlu
+    from catalog_store.lexicon_source import ensure_catalog_lexicon
+
+    factories, offers = catalog()
+    # the catalog's own words (a leaf, a keyword) that the seeds do not segment whole
+    shapewear = [
+        {
+            **offers[2],
+            "id": f"o-shape-{i}",
+            "title": f"小蛮腰收腹裤 高腰 {i}号",
+            "category": ["女装", "收腹裤"],
+            "keywords": ["小蛮腰", "塑身"],
+        }
+        for i in range(4)
+    ]
+    folder = write_catalog(tmp_path / "cat", factories, offers + shapewear)
+    lexicon = tmp_path / "lexicon.json"
+    source = await make_store("sqlite", tmp_path, "lexicon-source")
+    try:
+        await import_catalog(source.engine, folder, workers=0)
+        await ensure_catalog_lexicon(source.engine, lexicon)
+    finally:
+        await source.close()
+
+    before = nlu.configured_lexicon()
+    monkeypatch.setattr(nlu.parser, "_default", nlu.default_parser())  # restored afterwards
+    monkeypatch.setattr(nlu.parser, "_default_lexicon", before)
+    nlu.configure(lexicon)
+    in_process = await import_catalog(engine, folder, workers=0)
+    in_workers = await import_catalog(second_engine, folder, workers=1)
+    assert in_process.ok and in_workers.ok and in_workers.workers == 1
+
+    async def tokens(e: AsyncEngine) -> dict[str, str]:
+        async with e.connect() as conn:
+            rows = await conn.execute(select(Offer.id, Offer.title_tokens))
+            return {i: t for i, t in rows}
+
+    here, there = await tokens(engine), await tokens(second_engine)
+    assert here == there
+    assert here["o-shape-0"].split()[:2] == ["小蛮腰", "收腹裤"]  # the seeds alone: 小蛮 腰 收腹 裤

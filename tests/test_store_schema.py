@@ -125,3 +125,21 @@ async def test_stats_count_by_top_category_city_and_badge(
         "trust_pass": (1, 1),
         "power_merchant": (1, 1),
     }
+
+
+def test_json_columns_refuse_what_is_not_json_and_keep_what_orjson_cannot_write() -> None:
+    import json
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from catalog_store.db import json_serializer
+
+    assert json_serializer({"颜色": "红色", "n": [1, 2.5, None, True]}) == (
+        '{"颜色":"红色","n":[1,2.5,null,true]}'
+    )
+    for not_json in (Decimal("1.5"), datetime.now(UTC), {"at": datetime.now(UTC)}):
+        with pytest.raises(TypeError, match="is not JSON"):
+            json_serializer(not_json)
+    # beyond orjson: an unknown key's huge number, a dict keyed by numbers
+    assert json.loads(json_serializer({"big": 2**70})) == {"big": 2**70}
+    assert json.loads(json_serializer({1: "a"})) == {"1": "a"}
