@@ -59,9 +59,7 @@ def _line(backend: str, label: str, n: int, seconds: float, note: str = "") -> N
     )
 
 
-async def _run(
-    backend: str, catalog: Path, tmp: Path, workers: int | None, floor: float
-) -> None:
+async def _run(backend: str, catalog: Path, tmp: Path, workers: int | None, floor: float) -> None:
     store = await _store(backend, tmp)
     engine = store.engine
     try:

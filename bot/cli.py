@@ -146,6 +146,12 @@ async def cmd_import(settings: Settings, engine: AsyncEngine, args: argparse.Nam
     except CatalogSourceError as exc:
         err.print(f"cannot import: {exc}", markup=False)
         return 1
+    except asyncio.CancelledError:  # Ctrl-C: the import's one transaction was rolled back
+        if progress is not None:
+            progress.stop()
+            progress = None
+        err.print("interrupted: nothing imported, the database is unchanged", markup=False)
+        raise
     finally:
         if progress is not None:
             progress.stop()
@@ -552,7 +558,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "sync", False):
         return args.run(args)
     settings = load_settings()
-    return asyncio.run(_with_engine(settings, args.run, args))
+    try:
+        return asyncio.run(_with_engine(settings, args.run, args))
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: what the command was doing has said so (an import rolls back)
 
 
 if __name__ == "__main__":

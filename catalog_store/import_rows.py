@@ -20,7 +20,11 @@ import functools
 import hashlib
 import marshal
 import operator
+import os
 import pickle
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -423,9 +427,24 @@ def prepare_chunk(
 
 
 def start_worker(lexicon: Path | None) -> None:
-    """A worker process's set-up: segment titles with the importing process's lexicon."""
+    """A worker process's set-up: segment titles with the importing process's lexicon.
+
+    Ctrl-C reaches every process of the terminal's group; the importing process handles it
+    (rolls back, then shuts the pool down), so a worker ignores it instead of dying
+    mid-chunk and breaking the pool under the rollback."""
     import nlu
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a pool's workers wait on a queue they also hold the writing end of, so they would
+    # outlive an importer that is killed outright: they leave when it is gone
+    parent = os.getppid()
+
+    def leave_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=leave_with_parent, name="leave-with-parent", daemon=True).start()
     nlu.configure(lexicon)
 
 

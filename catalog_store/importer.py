@@ -64,6 +64,7 @@ from catalog_store.import_rows import (
 from catalog_store.models import CatalogImport, utcnow
 
 CHUNK_LINES = 1000  # lines per unit of work: prepared together, written together
+CHUNK_BYTES = 16 * 2**20  # or fewer lines, when they are long
 MAX_ERRORS_KEPT = 1000
 # the IN (...) lists of one batch stay under SQLite's bound-parameter limit
 _SQL_IN_CHUNK = 5000
@@ -276,13 +277,17 @@ class _Writer:
 
 def _read_chunks(member: Member, progress: ImportProgress | None) -> Iterator[list[InputLine]]:
     chunk: list[InputLine] = []
+    size = 0
     for raw in read_lines(member.stream):
         if progress is not None:
             progress.advance(raw.nbytes)
         chunk.append(InputLine(raw.number, raw.data, raw.problem))
-        if len(chunk) >= CHUNK_LINES:
+        size += raw.nbytes
+        # by bytes too: a chunk's rows go to SQLite as one value, which must stay far below
+        # its 1 GB limit even when lines are huge (unknown keys are kept, whatever their size)
+        if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
             yield chunk
-            chunk = []
+            chunk, size = [], 0
     if chunk:
         yield chunk
 

@@ -589,3 +589,33 @@ async def test_workers_segment_titles_with_this_process_lexicon(
     here, there = await tokens(engine), await tokens(second_engine)
     assert here == there
     assert here["o-shape-0"].split()[:2] == ["小蛮腰", "收腹裤"]  # the seeds alone: 小蛮 腰 收腹 裤
+
+
+async def test_long_lines_are_chunked_by_size_and_stored_whole(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's rows go to SQLite as one value: long lines (unknown keys are kept, whatever
+    their size) make chunks of fewer lines rather than one value past SQLite's limit."""
+    import catalog_store.importer as importer
+
+    factories, offers = catalog()
+    big = "长" * 300_000  # 900 kB of UTF-8 in an unknown key
+    offers[1]["supplier_notes"] = big
+    folder = write_catalog(tmp_path / "cat", factories, offers)
+    sizes: list[int] = []
+    prepare = importer.prepare_chunk
+
+    def counting(kind: Any, url: Any, now: Any, lines: Any, row_format: Any) -> Any:
+        sizes.append(len(lines))
+        return prepare(kind, url, now, lines, row_format)
+
+    monkeypatch.setattr(importer, "prepare_chunk", counting)
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 100_000)
+    result = await import_catalog(engine, folder, workers=0)
+    assert result.ok and result.offers.new == 3
+    assert sizes == [3, 2, 1]  # factories; offers cut after the long second line
+    async with engine.connect() as conn:
+        extra = (
+            await conn.execute(select(Offer.extra).where(Offer.id == offers[1]["id"]))
+        ).scalar_one()
+    assert extra == {"supplier_notes": big}

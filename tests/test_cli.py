@@ -151,3 +151,62 @@ def test_workflows_list_and_load(
     broken.write_text(json.dumps(spec), encoding="utf-8")
     assert main(["workflows", "load", str(broken)]) == 1
     assert "broken.json" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_large_import_leaves_the_store_as_it_was(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C reaches the whole process group, workers included: the import's transaction is
+    rolled back, the user is told so, no worker is left behind, the store is unchanged."""
+    import os
+    import signal
+    import time
+
+    from catalog_store.demo_catalog import generate
+
+    assert main(["catalog", "import", str(write_catalog(tmp_path / "small"))]) == 0
+    assert main(["catalog", "stats"]) == 0
+    before = capsys.readouterr().out.splitlines()[-1:]
+    big = tmp_path / "big"
+    generate(big, offers=40_000)  # about 55 MB: worker processes where there are CPUs
+    store = data_dir / "sourcing.db"
+    wal = Path(f"{store}-wal")
+    start_size = wal.stat().st_size if wal.exists() else 0
+    script = Path(sys.executable).with_name("sourcing-bot")
+    started = subprocess.Popen(
+        [str(script), "catalog", "import", str(big)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # interrupt once offers are being written (the write-ahead log grows)
+        while time.monotonic() < deadline and started.poll() is None:
+            if wal.exists() and wal.stat().st_size > start_size + 2_000_000:
+                break
+            time.sleep(0.02)
+        assert started.poll() is None, "the import ended before it could be interrupted"
+        os.killpg(started.pid, signal.SIGINT)
+        out, err = started.communicate(timeout=60)
+    finally:
+        if started.poll() is None:
+            os.killpg(started.pid, signal.SIGKILL)
+    assert started.returncode == 130, err
+    assert "interrupted: nothing imported, the database is unchanged" in err
+    assert "Traceback" not in out + err
+
+    def group_alive() -> bool:
+        try:
+            os.killpg(started.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 10
+    while group_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not group_alive()  # no worker outlived the import
+    assert main(["catalog", "stats"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1:] == before
