@@ -619,3 +619,28 @@ async def test_long_lines_are_chunked_by_size_and_stored_whole(
             await conn.execute(select(Offer.extra).where(Offer.id == offers[1]["id"]))
         ).scalar_one()
     assert extra == {"supplier_notes": big}
+
+
+async def test_hashes_from_an_older_version_rewrite_each_record_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A store whose content hashes were taken another way (an older version) is rewritten
+    once, whole chunks at a time: rows updated in place (created_at kept), children replaced
+    without duplicates; the next import of the same catalog changes nothing."""
+    from sqlalchemy import update
+
+    folder = write_catalog(tmp_path / "cat")
+    await import_catalog(engine, folder)
+    before = await snapshot(engine, content_only=True)
+    async with engine.begin() as conn:
+        created = dict((await conn.execute(select(Offer.id, Offer.created_at))).all())
+        await conn.execute(update(Offer).values(content_hash="from-an-older-version"))
+        await conn.execute(update(Factory).values(content_hash="from-an-older-version"))
+
+    again = await import_catalog(engine, folder)
+    assert (again.factories.changed, again.offers.changed, again.offers.new) == (3, 3, 0)
+    assert await snapshot(engine, content_only=True) == before
+    async with engine.connect() as conn:
+        assert dict((await conn.execute(select(Offer.id, Offer.created_at))).all()) == created
+    third = await import_catalog(engine, folder)
+    assert (third.offers.unchanged, third.factories.unchanged) == (3, 3)
