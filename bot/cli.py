@@ -507,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=(
             "processes that validate lines while this one writes (default: one per CPU, "
-            "at most 3, for catalogs over 32 MiB; 0: none)"
+            "at most 3, for catalogs over 64 MiB; 0: none)"
         ),
     )
     imp.set_defaults(run=cmd_import)

@@ -168,13 +168,13 @@ def test_ctrl_c_during_a_large_import_leaves_the_store_as_it_was(
     assert main(["catalog", "stats"]) == 0
     before = capsys.readouterr().out.splitlines()[-1:]
     big = tmp_path / "big"
-    generate(big, offers=40_000)  # about 55 MB: worker processes where there are CPUs
+    generate(big, offers=40_000)  # about 55 MB
     store = data_dir / "sourcing.db"
     wal = Path(f"{store}-wal")
     start_size = wal.stat().st_size if wal.exists() else 0
     script = Path(sys.executable).with_name("sourcing-bot")
     started = subprocess.Popen(
-        [str(script), "catalog", "import", str(big)],
+        [str(script), "catalog", "import", str(big), "--workers", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
