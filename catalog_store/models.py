@@ -317,6 +317,17 @@ class SavedRecipient(Base):
     """An address a buyer used, offered again in the recipient step (most recent first)."""
 
     __tablename__ = "saved_recipients"
+    # one row per address: saving it again (even from two orders at once) updates that row
+    __table_args__ = (
+        Index(
+            "uq_saved_recipients_buyer_id_name_mobile_street",
+            "buyer_id",
+            "name",
+            "mobile",
+            "street",
+            unique=True,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     buyer_id: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -872,25 +872,21 @@ async def save_recipient(
     Raises ValueError for a recipient missing a field (see ``clean_recipient``)."""
     now = now or utcnow()
     cleaned = clean_recipient(recipient)
-    found = await session.scalar(
-        select(SavedRecipient).where(
-            SavedRecipient.buyer_id == buyer_id,
-            SavedRecipient.name == cleaned["name"],
-            SavedRecipient.mobile == cleaned["mobile"],
-            SavedRecipient.street == cleaned["street"],
-        )
+    # one statement, so two orders saving the same new address at once leave one row
+    statement = _upsert_into(session, SavedRecipient).values(
+        buyer_id=buyer_id, created_at=now, last_used_at=now, **cleaned
     )
-    if found is not None:
-        found.province = cleaned["province"]
-        found.city = cleaned["city"]
-        found.district = cleaned["district"]
-        found.last_used_at = now
-        await session.flush()
-        return found.id
-    row = SavedRecipient(buyer_id=buyer_id, created_at=now, last_used_at=now, **cleaned)
-    session.add(row)
-    await session.flush()
-    return row.id
+    statement = statement.on_conflict_do_update(
+        index_elements=["buyer_id", "name", "mobile", "street"],
+        set_={
+            "province": statement.excluded.province,
+            "city": statement.excluded.city,
+            "district": statement.excluded.district,
+            "last_used_at": statement.excluded.last_used_at,
+        },
+    ).returning(SavedRecipient.id)
+    saved_id: int = (await session.execute(statement)).scalar_one()
+    return saved_id
 
 
 async def saved_recipients(
@@ -933,12 +929,13 @@ async def create_factory_link(
     return token
 
 
-def _insert_chat(session: AsyncSession) -> Any:
+def _upsert_into(session: AsyncSession, model: Any) -> Any:
+    """An INSERT that can take ON CONFLICT (both databases have it, in their own dialects)."""
     name = session.get_bind().dialect.name
     if name == "sqlite":
-        return sqlite.insert(FactoryChat)
+        return sqlite.insert(model)
     if name == "postgresql":
-        return postgresql.insert(FactoryChat)
+        return postgresql.insert(model)
     raise NotImplementedError(f"orders: no upsert for the {name} dialect")
 
 
@@ -971,7 +968,9 @@ async def redeem_factory_link(
     ).scalar_one_or_none()
     if factory_id is None:
         return None
-    stmt = _insert_chat(session).values(chat_id=chat_id, factory_id=factory_id, bound_at=now)
+    stmt = _upsert_into(session, FactoryChat).values(
+        chat_id=chat_id, factory_id=factory_id, bound_at=now
+    )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[FactoryChat.chat_id],

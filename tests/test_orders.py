@@ -783,6 +783,28 @@ async def test_saved_recipients_dedupe_and_come_most_recent_first(store: AsyncEn
         assert await saved_recipients(session, 1) == []
 
 
+async def test_the_same_address_saved_by_orders_at_once_is_one_row(store: AsyncEngine) -> None:
+    """Two orders placed at once with the same new address: one saved recipient, not two."""
+    from catalog_store.models import SavedRecipient
+
+    factory = db.session_factory(store)
+
+    async def save(i: int) -> int:
+        async with factory() as session, session.begin():
+            return await save_recipient(
+                session, BUYER, {**RECIPIENT, "city": f"城市{i}"}, now=T0 + timedelta(seconds=i)
+            )
+
+    ids = await asyncio.gather(*(save(i) for i in range(12)))
+    assert len(set(ids)) == 1
+    async with factory() as session:
+        rows = (
+            await session.scalars(select(SavedRecipient).where(SavedRecipient.buyer_id == BUYER))
+        ).all()
+    assert len(rows) == 1
+    assert rows[0].city.startswith("城市")  # the last save's details
+
+
 # --- factory links ------------------------------------------------------------------------
 
 

@@ -143,3 +143,40 @@ def test_json_columns_refuse_what_is_not_json_and_keep_what_orjson_cannot_write(
     # beyond orjson: an unknown key's huge number, a dict keyed by numbers
     assert json.loads(json_serializer({"big": 2**70})) == {"big": 2**70}
     assert json.loads(json_serializer({1: "a"})) == {"1": "a"}
+
+
+async def test_upgrading_merges_saved_recipients_saved_twice(engine: AsyncEngine) -> None:
+    """Before 0006 the same address could be saved twice; the upgrade keeps one row per
+    address, with the latest use of any of them."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    await db.downgrade(engine, "0005")
+    rows = [
+        (1, 7, "2026-11-01 10:00:00"),
+        (2, 7, "2026-11-20 10:00:00"),  # the same address again: the latest use
+        (3, 7, "2026-11-05 10:00:00"),  # the same address a third time
+        (4, 8, "2026-11-02 10:00:00"),  # another buyer
+    ]
+    async with engine.begin() as conn:
+        for row_id, buyer, used in rows:
+            await conn.execute(
+                text(
+                    "INSERT INTO saved_recipients (id, buyer_id, name, mobile, province, city,"
+                    " district, street, created_at, last_used_at) VALUES (:id, :buyer, '王小明',"
+                    " '13800138000', '浙江省', '杭州市', NULL, '文三路 90 号', :used, :used)"
+                ),
+                {"id": row_id, "buyer": buyer, "used": datetime.fromisoformat(used + "+00:00")},
+            )
+    await db.migrate(engine)
+    async with engine.connect() as conn:
+        left = (
+            await conn.execute(
+                text("SELECT id, buyer_id, last_used_at FROM saved_recipients ORDER BY id")
+            )
+        ).all()
+    assert [(r[0], r[1]) for r in left] == [(3, 7), (4, 8)]
+    latest = left[0][2]
+    latest = datetime.fromisoformat(latest) if isinstance(latest, str) else latest
+    assert latest.replace(tzinfo=UTC) == datetime(2026, 11, 20, 10, tzinfo=UTC)
