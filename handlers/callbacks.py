@@ -57,7 +57,7 @@ class StartOrderCB(CallbackData, prefix="so"):
 class StepCB(CallbackData, prefix="st"):
     r: int  # workflow run id
     i: int  # the step index the button belongs to (older buttons are stale)
-    a: str  # sku, done, tog, back, cancel, saved, rok, redo, place
+    a: str  # sku, skp (a page of variants), done, tog, back, cancel, saved, rok, redo, place
     o: int = 0
 
 

@@ -38,7 +38,13 @@ from handlers.callbacks import ResumeCB, StartOrderCB, StepCB
 from handlers.filters import IsText
 from handlers.notify import announce_new_order
 from handlers.offer_card import offer_on_sale
-from handlers.render_order import help_markup, help_text, prompt_message, refusal_text
+from handlers.render_order import (
+    help_markup,
+    help_text,
+    prompt_message,
+    refusal_text,
+    sku_page_of,
+)
 from nlu import Intent, ParsedQuery
 
 TEXT_STEPS = (StepKind.quantity, StepKind.recipient)
@@ -50,11 +56,22 @@ class Ordering(StatesGroup):
 
 
 async def show(
-    bot: Bot, chat_id: int, session: AsyncSession, run: RunView, edit: Message | None = None
+    bot: Bot,
+    chat_id: int,
+    session: AsyncSession,
+    run: RunView,
+    edit: Message | None = None,
+    *,
+    sku_page: int | None = None,
+    near_sku: int | None = None,
 ) -> None:
     """The run's current step: edits ``edit`` (the message whose button was pressed) when it
-    can, else sends a new message."""
-    text, markup = prompt_message(await prompt(session, run))
+    can, else sends a new message. A variant step shows ``sku_page``, or the page holding
+    the variant ``near_sku`` (the one just picked), or the first."""
+    current = await prompt(session, run)
+    if sku_page is None:
+        sku_page = sku_page_of(current, near_sku) if near_sku is not None else 0
+    text, markup = prompt_message(current, sku_page)
     if edit is not None and edit.text is not None:
         try:
             await edit.edit_text(text, reply_markup=markup)
@@ -129,6 +146,13 @@ async def on_step(
     message = query.message if isinstance(query.message, Message) else None
     step, option = callback_data.i, callback_data.o
     match callback_data.a:
+        case "skp":  # another page of variants: a view, nothing answered
+            if run.status != "active" or step != run.step_index:
+                await query.answer(_("button.stale"), show_alert=True)
+                return
+            await query.answer()
+            await show(bot, user, session, run, message, sku_page=option)
+            return
         case "sku":
             outcome = await workflows.pick_sku(session, run, step, option)
         case "done":
@@ -168,7 +192,8 @@ async def on_step(
             )
         return
     await query.answer()
-    await show(bot, user, session, outcome.run, message)
+    picked = option if callback_data.a == "sku" else None
+    await show(bot, user, session, outcome.run, message, near_sku=picked)
 
 
 async def _place(

@@ -20,7 +20,17 @@ from handlers.callbacks import HumanCB, ResumeCB, StepCB
 from handlers.render_search import money
 from handlers.text_limits import MESSAGE_LIMIT, clip, fit
 
-MAX_SKU_BUTTONS = 90  # Telegram allows 100 buttons; the rest are navigation
+# variant buttons per message: twenty rows of two fit a phone screen and stay far below
+# Telegram's 100 buttons; more variants are paged (an offer may have up to 500)
+SKU_PAGE = 40
+
+
+def sku_page_of(prompt: Prompt, sku_index: int) -> int:
+    """The page of the variant step that shows the variant ``sku_index``."""
+    for position, choice in enumerate(prompt.skus):
+        if choice.index == sku_index:
+            return position // SKU_PAGE
+    return 0
 
 
 def _button(text: str, prompt: Prompt, action: str, option: int = 0) -> InlineKeyboardButton:
@@ -49,14 +59,16 @@ def _nav(kb: InlineKeyboardBuilder, prompt: Prompt) -> None:
     kb.row(*row)
 
 
-def prompt_message(prompt: Prompt) -> tuple[str, InlineKeyboardMarkup]:
+def prompt_message(prompt: Prompt, sku_page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     lines = [_header(prompt)]
     kb = InlineKeyboardBuilder()
     kind = prompt.kind
     if kind == StepKind.choose_sku:
         lines.append(_("order.sku.multi" if prompt.multi else "order.sku.ask"))
+        pages = max(1, -(-len(prompt.skus) // SKU_PAGE))
+        page = min(max(sku_page, 0), pages - 1)
         buttons = []
-        for choice in prompt.skus[:MAX_SKU_BUTTONS]:
+        for choice in prompt.skus[page * SKU_PAGE : (page + 1) * SKU_PAGE]:
             mark = "✓ " if choice.selected and prompt.multi else ""
             stock = (
                 _("order.sku.stock").format(count=choice.available)
@@ -66,6 +78,16 @@ def prompt_message(prompt: Prompt) -> tuple[str, InlineKeyboardMarkup]:
             label = clip(choice.label or _("card.sku_default"), 24)
             buttons.append(_button(f"{mark}{label} · {stock}", prompt, "sku", choice.index))
         kb.row(*buttons, width=2)
+        if pages > 1:
+            lines.append(
+                _("order.sku.page").format(page=page + 1, pages=pages, count=len(prompt.skus))
+            )
+            turn = []
+            if page > 0:
+                turn.append(_button(_("button.previous"), prompt, "skp", page - 1))
+            if page < pages - 1:
+                turn.append(_button(_("button.next"), prompt, "skp", page + 1))
+            kb.row(*turn)
         if prompt.multi:
             kb.row(_button(_("button.done"), prompt, "done"))
     elif kind == StepKind.choose_customizations:

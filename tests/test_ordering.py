@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.offline_telegram import Sent
 from bot.settings import Settings
@@ -549,3 +549,74 @@ async def test_the_whole_order_on_postgresql(demo_catalog: Path, tmp_path: Path)
             assert held == 0
     finally:
         await scratch.close()
+
+
+async def test_many_variants_are_paged_and_any_can_be_picked(chat: Conversation) -> None:
+    """An offer may have up to 500 variants: forty buttons a page, then turning pages; the
+    variant on the last page is as reachable as the first (and the page stays put while
+    variants are ticked in a multi-select step)."""
+    offer_id = await pick_offer(chat)
+    async with chat.app.sessions() as session, session.begin():
+        have = len(
+            (await session.scalars(select(Sku.sku_id).where(Sku.offer_id == offer_id))).all()
+        )
+        for n in range(have, 95):
+            session.add(
+                Sku(
+                    offer_id=offer_id,
+                    sku_id=f"extra-{n}",
+                    position=n,
+                    specs={"颜色": f"第{n}色"},
+                    color=f"第{n}色",
+                    size=None,
+                    price=None,
+                    stock=100,
+                )
+            )
+    step = await start_order(chat, offer_id, "一件代发下单")
+    assert "第 1/3 页 · 共 95 个规格" in step.text
+    assert len([b for b in step.buttons if StepCB.unpack(b["callback_data"]).a == "sku"]) == 40
+    assert "上一页" not in " ".join(labels(step))
+    step = await chat.press(step, "下一页")
+    assert "第 2/3 页" in step.text
+    step = await chat.press(step, "下一页")
+    assert "第 3/3 页" in step.text and "下一页" not in " ".join(labels(step))
+    assert len([b for b in step.buttons if StepCB.unpack(b["callback_data"]).a == "sku"]) == 15
+    step = await chat.press(step, "上一页")
+    assert "第 2/3 页" in step.text
+    step = await chat.press(step, "下一页")
+    step = await chat.press(step, "第94色")
+    assert "要几件" in step.text and "第94色" in step.text
+
+
+async def test_ticking_a_variant_keeps_its_page(chat: Conversation) -> None:
+    async with chat.app.sessions() as session:
+        candidates = (
+            await session.scalars(
+                select(Offer.id).where(Offer.active, Offer.moq >= 5, Offer.mix_wholesale)
+            )
+        ).all()
+    offer_id = None
+    for candidate in candidates:
+        async with chat.app.sessions() as session, session.begin():
+            offer = await load_offer(session, candidate)
+        if offer and not [c for c in offer.customization if c.kind != "sample"]:
+            offer_id = candidate
+            break
+    assert offer_id is not None
+    async with chat.app.sessions() as session, session.begin():
+        await session.execute(delete(Sku).where(Sku.offer_id == offer_id))
+        for n in range(60):
+            color = f"第{n}色"
+            session.add(
+                Sku(offer_id=offer_id, sku_id=f"v-{n}", position=n, specs={"颜色": color},
+                    color=color, size=None, price=None, stock=500)
+            )  # fmt: skip
+    step = await start_order(chat, offer_id, "批发下单")
+    assert "混批" in step.text and "第 1/2 页" in step.text
+    step = await chat.press(step, "下一页")
+    step = await chat.press(step, "第50色")
+    assert "第 2/2 页" in step.text  # still on the page of the ticked variant
+    assert [t for t in labels(step) if t.startswith("✓ ")] == [
+        next(t for t in labels(step) if "第50色" in t)
+    ]
