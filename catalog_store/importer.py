@@ -275,40 +275,42 @@ class _Writer:
                 await self.conn.exec_driver_sql(plan.upsert_sql or plan.insert_sql, params)
 
 
-def _read_chunks(member: Member, progress: ImportProgress | None) -> Iterator[list[InputLine]]:
+def _read_chunks(member: Member) -> Iterator[tuple[list[InputLine], int]]:
+    """Lines in chunks, each with the bytes it took in the file."""
     chunk: list[InputLine] = []
     size = 0
     for raw in read_lines(member.stream):
-        if progress is not None:
-            progress.advance(raw.nbytes)
         chunk.append(InputLine(raw.number, raw.data, raw.problem))
         size += raw.nbytes
         # by bytes too: a chunk's rows go to SQLite as one value, which must stay far below
         # its 1 GB limit even when lines are huge (unknown keys are kept, whatever their size)
         if len(chunk) >= CHUNK_LINES or size >= CHUNK_BYTES:
-            yield chunk
+            yield chunk, size
             chunk, size = [], 0
     if chunk:
-        yield chunk
+        yield chunk, size
 
 
 Runner = Callable[[Kind, list[InputLine]], Awaitable[PreparedChunk]]
 
 
 async def _prepared(
-    kind: Kind, member: Member, run: Runner, in_flight: int, progress: ImportProgress | None
-) -> AsyncIterator[PreparedChunk]:
-    """Prepared chunks in line order, with up to ``in_flight`` chunks being worked on."""
-    pending: deque[asyncio.Future[PreparedChunk]] = deque()
+    kind: Kind, member: Member, run: Runner, in_flight: int
+) -> AsyncIterator[tuple[PreparedChunk, int]]:
+    """Prepared chunks (and their sizes in bytes) in line order, with up to ``in_flight``
+    chunks being worked on."""
+    pending: deque[tuple[asyncio.Future[PreparedChunk], int]] = deque()
     try:
-        for chunk in _read_chunks(member, progress):
-            pending.append(asyncio.ensure_future(run(kind, chunk)))
+        for chunk, size in _read_chunks(member):
+            pending.append((asyncio.ensure_future(run(kind, chunk)), size))
             if len(pending) >= in_flight:
-                yield await pending.popleft()
+                future, done_size = pending.popleft()
+                yield await future, done_size
         while pending:
-            yield await pending.popleft()
+            future, done_size = pending.popleft()
+            yield await future, done_size
     finally:
-        for future in pending:
+        for future, _size in pending:
             future.cancel()
 
 
@@ -484,7 +486,7 @@ async def _import_members(
     for filename, kind, tally in plan:
         await writer.switch(kind, tally)
         seen: dict[str, int] = {}
-        async for chunk in _prepared(kind, members[filename], run, in_flight, progress):
+        async for chunk, size in _prepared(kind, members[filename], run, in_flight):
             keep: list[int] = []
             for index, item in enumerate(chunk.records):
                 if isinstance(item, Rejected):
@@ -516,6 +518,10 @@ async def _import_members(
                 keep.append(index)
             if keep:
                 await writer.add(chunk, keep)
+            if progress is not None:
+                # once per chunk, as it is handed to the writer: per line, a progress bar's
+                # speed (rich keeps the last thousand samples) only saw how fast lines are read
+                progress.advance(size)
         await writer.flush()
         if not seen and not tally.rejected:
             what = "factories" if kind == "factory" else "offers"

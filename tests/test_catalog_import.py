@@ -644,3 +644,30 @@ async def test_hashes_from_an_older_version_rewrite_each_record_once(
         assert dict((await conn.execute(select(Offer.id, Offer.created_at))).all()) == created
     third = await import_catalog(engine, folder)
     assert (third.offers.unchanged, third.factories.unchanged) == (3, 3)
+
+
+async def test_progress_counts_bytes_once_per_chunk(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress bar hears of each chunk once it is handed to the writer (per line, its
+    speed column would only measure how fast lines are read), and ends at the full size."""
+    import catalog_store.importer as importer
+
+    monkeypatch.setattr(importer, "CHUNK_LINES", 2)
+    folder = write_catalog(tmp_path / "cat")
+
+    class Recorder:
+        total = 0
+        steps: list[int] = []  # noqa: RUF012 - one instance, one test
+
+        def start(self, total_bytes: int) -> None:
+            self.total = total_bytes
+
+        def advance(self, nbytes: int) -> None:
+            self.steps.append(nbytes)
+
+    progress = Recorder()
+    result = await import_catalog(engine, folder, progress=progress, workers=0)
+    assert result.ok
+    assert len(progress.steps) == 4  # 3 factories and 3 offers, in chunks of 2 lines
+    assert sum(progress.steps) == progress.total == sum(f.stat().st_size for f in folder.iterdir())
