@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, Message, User
 from aiogram.utils.i18n import gettext as _
@@ -356,6 +356,12 @@ class StaffDesk:
                     message_thread_id=thread,  # type: ignore[arg-type]
                 ),
             )
+        except TelegramAPIError as exc:
+            # as for a single message: the staff chat cannot be reached, so the buyer goes
+            # back to the bot and is told (in their language: the task kept the update's)
+            log.warning("album relay to staff failed for buyer %s: %s", key[0], exc)
+            await desk_store.release(self.engine, conversation.id, None, force=True)
+            await bot.send_message(key[0], _("human.unreachable"))
         except Exception:  # in the background: logged; the pictures are in the transcript
             log.exception("could not copy album %s of buyer %s", key[1], key[0])
 

@@ -334,3 +334,23 @@ async def test_staff_chat_lost_during_a_takeover_hands_the_buyer_back(chat: Conv
     texts = [m.text for m in chat.messages[-2:]]
     assert any("人工客服暂时联系不上" in t for t in texts)
     assert "共" in texts[-1]  # and the bot answered the message itself
+
+
+async def test_staff_chat_lost_while_an_album_is_copied_hands_the_buyer_back(
+    chat: Conversation,
+) -> None:
+    thread = await ask_for_person(chat)
+    alice = member(chat, ALICE, "Alice")
+    await in_topic(alice, thread, "/takeover")
+    desk = chat.app.dispatcher["desk"]
+    desk.album_wait = 0.01
+    del chat.telegram.forums[STAFF_CHAT]
+    chat.telegram.fail_next("copyMessages", 400, "Bad Request: chat not found")
+    for _ in range(2):
+        await chat.feed(
+            chat.telegram.message_update(chat.user, None, photo=photo(), media_group_id="a2")
+        )
+    await desk.drain()
+    assert "人工客服暂时联系不上" in chat.messages[-1].text
+    answer = await chat.send("连衣裙")  # back with the bot: a search is answered
+    assert "共" in answer.text
