@@ -313,26 +313,28 @@ async def test_orders_are_visible_to_their_buyer_and_factory_only(chat: Conversa
     assert status == "cancelled"
 
 
-async def test_wholesale_mixes_variants_and_refuses_below_moq(chat: Conversation) -> None:
+async def mixable_offer(chat: Conversation, *, stocked: bool = True) -> tuple[str, int]:
+    """A wholesale offer (MOQ >= 5, mixed variants allowed) with no customization step, and
+    its MOQ; ``stocked``: at least two variants with 100 or more in stock."""
     async with chat.app.sessions() as session:
         candidates = (
             await session.scalars(
                 select(Offer.id).where(Offer.active, Offer.moq >= 5, Offer.mix_wholesale)
             )
         ).all()
-    offer_id = None
     for candidate in candidates:
         async with chat.app.sessions() as session, session.begin():
             offer = await load_offer(session, candidate)
-        if (
-            offer
-            and len(offer.skus) >= 2
-            and min(s.stock for s in offer.skus) >= 100
-            and not [c for c in offer.customization if c.kind != "sample"]
-        ):
-            offer_id, moq = candidate, offer.moq
-            break
-    assert offer_id is not None
+        if offer is None or [c for c in offer.customization if c.kind != "sample"]:
+            continue
+        if stocked and (len(offer.skus) < 2 or min(s.stock for s in offer.skus) < 100):
+            continue
+        return candidate, offer.moq
+    raise AssertionError("no suitable wholesale offer in the demo catalog")
+
+
+async def test_wholesale_mixes_variants_and_refuses_below_moq(chat: Conversation) -> None:
+    offer_id, moq = await mixable_offer(chat)
     step = await start_order(chat, offer_id, "批发下单")
     assert "混批" in step.text
     step = await chat.press(step, 0)
@@ -590,20 +592,7 @@ async def test_many_variants_are_paged_and_any_can_be_picked(chat: Conversation)
 
 
 async def test_ticking_a_variant_keeps_its_page(chat: Conversation) -> None:
-    async with chat.app.sessions() as session:
-        candidates = (
-            await session.scalars(
-                select(Offer.id).where(Offer.active, Offer.moq >= 5, Offer.mix_wholesale)
-            )
-        ).all()
-    offer_id = None
-    for candidate in candidates:
-        async with chat.app.sessions() as session, session.begin():
-            offer = await load_offer(session, candidate)
-        if offer and not [c for c in offer.customization if c.kind != "sample"]:
-            offer_id = candidate
-            break
-    assert offer_id is not None
+    offer_id, _moq = await mixable_offer(chat, stocked=False)  # its variants are replaced
     async with chat.app.sessions() as session, session.begin():
         await session.execute(delete(Sku).where(Sku.offer_id == offer_id))
         for n in range(60):
