@@ -8,8 +8,8 @@ records it refuses or finds unchanged.
 
 Rows take one of two shapes (``RowFormat``). On SQLite, one JSON array per table and chunk,
 inserted by a single ``INSERT ... SELECT ... FROM json_each(?)``: SQLite unpacks it in C
-without holding the GIL, and a worker process ships one string instead of a hundred Python
-objects per offer. Elsewhere (PostgreSQL), parameter tuples for the driver's
+without holding the GIL, and a worker process ships one byte string instead of a hundred
+Python objects per offer. Elsewhere (PostgreSQL), parameter tuples for the driver's
 ``executemany``. It touches no database and no shared state, so an import can run it in
 worker processes while the main process writes.
 """
@@ -290,7 +290,7 @@ class InsertPlan:
         self._get = operator.itemgetter(*keys)
         # only the columns whose type converts the value (money, JSON, times) cost a call
         self._convert = [(i, p) for i, p in enumerate(processors) if p is not None]
-        self._stamps = [(keys.index(k), processors[keys.index(k)]) for k in STAMPS if k in keys]
+        self._stamp_at = [keys.index(k) for k in STAMPS if k in keys]
 
     def params(self, row: dict[str, Any]) -> list[Any]:
         values = list(self._get(row))
@@ -306,7 +306,7 @@ class InsertPlan:
         depend on the lexicon of the day, not on the content) into a parent row's values.
         ``now`` is already in its bound form (see ``bound_now``)."""
         stamps = (digest, now, now, tokens)
-        for (i, _proc), value in zip(self._stamps, stamps, strict=False):
+        for i, value in zip(self._stamp_at, stamps, strict=False):
             values[i] = value
         return tuple(values)
 
@@ -333,7 +333,7 @@ def bound_now(url: str, now: datetime, row_format: RowFormat) -> Any:
 
     In JSON rows it is the text Python's sqlite3 module writes for a datetime (what every
     other write to these columns stores), so both paths store the same thing."""
-    proc = insert_plan(url, "offers")._stamps[1][1]
+    proc = _processor(OFFERS.c.created_at, dialect_for(url))
     value = proc(now) if proc is not None else now
     if row_format == "json" and isinstance(value, datetime):
         return value.isoformat(" ")

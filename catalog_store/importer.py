@@ -174,13 +174,10 @@ class _Writer:
     inserts without holding the GIL, so preparing and writing really do run side by side.
     """
 
-    def __init__(
-        self, conn: AsyncConnection, url: str, result: ImportResult, row_format: RowFormat
-    ) -> None:
+    def __init__(self, conn: AsyncConnection, url: str, result: ImportResult) -> None:
         self.conn = conn
         self.url = url
         self.result = result
-        self.row_format = row_format
         self.enabled = True
         self._table: Table = FACTORIES
         self._tables: tuple[Table, ...] = tables_of("factory")
@@ -189,7 +186,7 @@ class _Writer:
         self._writing: asyncio.Future[None] | None = None
 
     async def switch(self, kind: Kind, tally: Tally) -> None:
-        await self._drain()
+        await self.flush()
         self._tables = tables_of(kind)
         self._table, self._tally = self._tables[0], tally
         # an empty table has no hashes to compare: every record of this import is new (ids
@@ -199,10 +196,11 @@ class _Writer:
 
     async def add(self, chunk: PreparedChunk, keep: list[int]) -> None:
         """Write the records at ``keep`` (indexes into ``chunk.records``), in the background."""
-        await self._drain()
+        await self.flush()
         self._writing = asyncio.ensure_future(self._write(chunk, keep))
 
-    async def _drain(self) -> None:
+    async def flush(self) -> None:
+        """Wait for the write in progress."""
         if self._writing is not None:
             writing, self._writing = self._writing, None
             await writing
@@ -213,9 +211,6 @@ class _Writer:
             with contextlib.suppress(BaseException):
                 await self._writing
             self._writing = None
-
-    async def flush(self) -> None:
-        await self._drain()
 
     async def _existing_hashes(self, ids: list[str]) -> dict[str, str]:
         table = self._table
@@ -414,12 +409,11 @@ async def import_catalog(
                         )
 
                     in_flight = 1
-                writer = _Writer(conn, url, result, row_format)
+                writer = _Writer(conn, url, result)
                 try:
                     await _import_members(
                         writer, members, rejections, partial, progress, run, in_flight
                     )
-                    await writer.flush()
                     if result.rejected_lines and not partial:
                         await trans.rollback()
                     else:
